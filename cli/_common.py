@@ -1,0 +1,46 @@
+"""What every command shares: exit codes, one-line errors, output formats.
+
+Exit codes: 0 success; 1 the work failed (a rewardkit error, printed as one
+line on stderr); 2 usage error (click's own). ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from rewardkit.errors import RewardkitError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+FORMATS = click.Choice(["table", "json", "csv"])
+
+
+class ToolGroup(click.Group):
+    """A click group that turns library errors into one clear line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RewardkitError as exc:
+            if ctx.params.get("debug"):
+                traceback.print_exc()
+            click.echo(f"{ctx.info_name}: error: {exc}", err=True)
+            sys.exit(1)
+
+
+def debug_option(f):
+    return click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")(f)
+
+
+def emit_frame(frame, fmt: str) -> None:
+    """Print a pandas DataFrame to stdout as an aligned table, JSON records or CSV."""
+    if fmt == "json":
+        click.echo(json.dumps(frame.reset_index().to_dict(orient="records"), indent=2))
+    elif fmt == "csv":
+        click.echo(frame.to_csv(), nl=False)
+    else:
+        click.echo(frame.to_string(float_format=lambda v: f"{v:.4f}"))

@@ -1,0 +1,21 @@
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "default", deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", deadline=None, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+def random_spd(rng: np.random.Generator, d: int, *, condition: float = 10.0) -> np.ndarray:
+    """A random symmetric positive definite matrix with eigenvalues in [1, condition]."""
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    return (q * np.linspace(1.0, condition, d)) @ q.T
