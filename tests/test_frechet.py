@@ -96,14 +96,17 @@ def test_rank_deficient_sets_match_the_low_rank_form(rng):
     assert np.isfinite(frechet_distance(singular, GaussianStats.from_samples(rng.normal(size=(6, 40)))))
 
 
-def test_reference_square_root_is_cached(rng):
+def test_reference_factor_is_cached_and_exact(rng):
     ref = GaussianStats.from_samples(rng.normal(size=(100, 5)))
     frechet_distance(rng.normal(size=(50, 5)), ref)
-    cached = ref.sqrt_cov()
-    assert ref.sqrt_cov() is cached
-    np.testing.assert_allclose(cached @ cached, ref.cov, atol=1e-12)
+    cached = ref.cov_factor()
+    assert ref.cov_factor() is cached
+    np.testing.assert_allclose(cached @ cached.T, ref.cov, atol=1e-12)
     ref.update(rng.normal(size=(10, 5)))       # new data invalidates the cache
-    assert ref.sqrt_cov() is not cached
+    assert ref.cov_factor() is not cached
+    singular = GaussianStats.from_samples(rng.normal(size=(3, 5)))  # rank 2: no Cholesky factor
+    f = singular.cov_factor()
+    np.testing.assert_allclose(f @ f.T, singular.cov, atol=1e-12)
 
 
 # ---------------------------------------------------------------- bad input

@@ -7,8 +7,10 @@ For Gaussians :math:`N(\mu_1, \Sigma_1)` and :math:`N(\mu_2, \Sigma_2)`
     FD = \lVert\mu_1-\mu_2\rVert^2 + \operatorname{tr}\Sigma_1 + \operatorname{tr}\Sigma_2
          - 2\operatorname{tr}\bigl(\Sigma_2^{1/2}\Sigma_1\Sigma_2^{1/2}\bigr)^{1/2}.
 
-The last trace is the sum of square roots of the eigenvalues of the symmetric
-PSD matrix :math:`\Sigma_2^{1/2}\Sigma_1\Sigma_2^{1/2}`, found with a
+The last trace is the sum of square roots of the eigenvalues of
+:math:`\Sigma_1\Sigma_2`. With any factor :math:`\Sigma_2 = FF^T` (Cholesky
+when positive definite, else the symmetric square root) they are the
+eigenvalues of the symmetric PSD matrix :math:`F^T\Sigma_1F`, found with a
 symmetric eigensolver in float64 and clipped at zero. This never produces a
 complex number, and the total is clipped at zero, so a distance is never
 negative. (The usual recipe, ``scipy.linalg.sqrtm`` of the non-symmetric
@@ -75,8 +77,9 @@ def frechet_distance(a: Any, b: Any) -> float:
     ----------
     a, b : array-like, torch.Tensor [shape=(n, d)] or GaussianStats
         Embeddings (at least 2 rows) or their precomputed stats. ``b`` is
-        treated as the reference: the square root of its covariance is
-        cached on the stats object and reused by later calls.
+        treated as the reference: a factor of its covariance
+        (:meth:`GaussianStats.cov_factor`) is cached on the stats object and
+        reused by later calls.
 
     Returns
     -------
@@ -99,8 +102,8 @@ def frechet_distance(a: Any, b: Any) -> float:
     """
     sa, sb = as_stats(a, "a"), as_stats(b, "b")
     _check_pair(sa, sb, "a", "b")
-    root = sb.sqrt_cov()
-    cross = _sum_sqrt_eigvalsh(root @ sa.cov @ root)
+    f = sb.cov_factor()
+    cross = _sum_sqrt_eigvalsh(f.T @ sa.cov @ f)   # spectrum of S_a S_b
     diff = sa.mean - sb.mean
     fd = diff @ diff + np.trace(sa.cov) + np.trace(sb.cov) - 2.0 * cross
     return max(float(fd), 0.0)
@@ -135,7 +138,7 @@ def per_song_frechet(songs: Sequence[Any] | Any, ref: Any, *,
     with zero rows into buckets of similar length, which leaves the nonzero
     eigenvalues unchanged, and each bucket is one batched product and one
     batched ``eigvalsh``. Songs with ``n_i > d`` use the dense form with the
-    cached square root of the reference covariance. Both agree with the
+    cached factor of the reference covariance. Both agree with the
     dense formula to round-off (tested at 1e-6 relative).
     """
     r = as_stats(ref, "ref")
@@ -171,7 +174,7 @@ def per_song_frechet(songs: Sequence[Any] | Any, ref: Any, *,
     step = max(1, _BATCH_ELEMENTS // (3 * d * d))
     for start in range(0, dense.size, step):
         idx = dense[start:start + step]
-        out[idx] = base[idx] + _dense_terms([frames[i] for i in idx], means[idx], r.sqrt_cov())
+        out[idx] = base[idx] + _dense_terms([frames[i] for i in idx], r.cov_factor())
     return np.clip(out, 0.0, None)
 
 
@@ -206,11 +209,11 @@ def _lowrank_terms(frames: list[np.ndarray], means: np.ndarray, ref_cov: np.ndar
     return trace_song - 2.0 * _sum_sqrt_eigvalsh(gram)
 
 
-def _dense_terms(frames: list[np.ndarray], means: np.ndarray, ref_root: np.ndarray) -> np.ndarray:
+def _dense_terms(frames: list[np.ndarray], ref_factor: np.ndarray) -> np.ndarray:
     """The same terms for songs with n_i > d, from d x d covariances."""
-    covs = np.stack([np.cov(f, rowvar=False).reshape(ref_root.shape) for f in frames])
+    covs = np.stack([np.cov(f, rowvar=False).reshape(ref_factor.shape) for f in frames])
     trace_song = np.trace(covs, axis1=1, axis2=2)
-    product = ref_root @ covs @ ref_root
+    product = ref_factor.T @ covs @ ref_factor
     return trace_song - 2.0 * _sum_sqrt_eigvalsh(product)
 
 
