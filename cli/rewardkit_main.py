@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
 import click
 
 from rewardkit import __version__
@@ -14,7 +19,217 @@ from ._common import CONTEXT, FORMATS, ToolGroup, debug_option, emit_frame
 @debug_option
 def main(debug: bool) -> None:
     """Frechet audio distance (dataset and per song), kernel distance, Vendi
-    diversity and similarity scores on embeddings."""
+    diversity and CLAP scores of generated audio, on cached embeddings.
+
+    Exit codes: 0 success (files that failed are reported and skipped), 1
+    nothing could be done (or --strict and a file failed), 2 usage error.
+    """
+
+
+# ---------------------------------------------------------------- shared options
+@dataclass(frozen=True)
+class EncoderChoice:
+    name: str
+    options: dict[str, Any]
+    cache_dir: str | None
+    use_cache: bool
+
+    def build(self):
+        from rewardkit import encoders
+
+        return encoders.get(self.name, **self.options)
+
+    def cache(self):
+        from rewardkit.cache import EmbeddingCache
+
+        return EmbeddingCache(self.cache_dir) if self.use_cache else None
+
+
+def _parse_option(ctx, param, values: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def encoder_options(f):
+    """--encoder, --clap-ckpt, --device, --batch-size, -O key=value, --cache-dir, --no-cache."""
+    opts = [
+        click.option("--encoder", "-e", "encoder_name", default="clap", show_default=True,
+                     help="Encoder name (see `rewardkit encoders`)."),
+        click.option("--clap-ckpt", type=click.Path(dir_okay=False), envvar="REWARDKIT_CLAP_CKPT",
+                     help="LAION-CLAP checkpoint for --encoder clap [env: REWARDKIT_CLAP_CKPT]."),
+        click.option("--device", help="Torch device for the encoder (default: cuda if available, else cpu)."),
+        click.option("--batch-size", type=click.IntRange(min=1), help="Windows per forward pass."),
+        click.option("--encoder-option", "-O", "extra", multiple=True, callback=_parse_option,
+                     metavar="KEY=VALUE", help="Any other encoder option (JSON values), repeatable."),
+        click.option("--cache-dir", type=click.Path(file_okay=False), envvar="REWARDKIT_CACHE",
+                     help="Embedding cache folder [env: REWARDKIT_CACHE; default: the user cache folder]."),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the embedding cache."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _choice(encoder_name, clap_ckpt, device, batch_size, extra, cache_dir, no_cache) -> EncoderChoice:
+    options = dict(extra)
+    if clap_ckpt and encoder_name == "clap":
+        options.setdefault("ckpt", clap_ckpt)
+    if device:
+        options["device"] = device
+    if batch_size:
+        options["batch_size"] = batch_size
+    return EncoderChoice(encoder_name, options, cache_dir, not no_cache)
+
+
+def _report_errors(errors, strict: bool) -> None:
+    for e in errors:
+        click.echo(f"rewardkit: skipped {e.error}", err=True)
+    if strict and errors:
+        click.echo(f"rewardkit: error: {len(errors)} file(s) failed and --strict is set", err=True)
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------- commands
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@encoder_options
+@click.option("--strict", is_flag=True, help="Exit 1 if any file fails.")
+def embed(directory, strict, **kw) -> None:
+    """Embed every audio file under DIRECTORY into the cache (progress on stderr)."""
+    from rewardkit.embedding import embed_directory
+
+    choice = _choice(**kw)
+    result = embed_directory(directory, choice.build(), cache=choice.cache(), progress=True)
+    hits = sum(f.cached for f in result.files)
+    click.echo(f"embedded {len(result.files)} file(s) ({hits} from the cache), "
+               f"{len(result.errors)} failed", err=True)
+    _report_errors(result.errors, strict)
+    if not result.files:
+        click.echo(f"rewardkit: error: {directory}: no file could be embedded", err=True)
+        sys.exit(1)
+
+
+@main.group(cls=ToolGroup)
+def ref() -> None:
+    """Reference statistics."""
+
+
+@ref.command("build")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False), required=False)
+@click.option("--text", "text", type=click.Path(exists=True, dir_okay=False),
+              help="Build from captions (one per line, or a CSV caption column) with a cross-modal encoder.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Stats file to write (.npz).")
+@encoder_options
+@click.option("--strict", is_flag=True, help="Exit 1 if any file fails.")
+def ref_build(directory, text, output, strict, **kw) -> None:
+    """Write reference stats (frames' mean and covariance, item embeddings, encoder fingerprint)."""
+    from rewardkit.reference import read_captions, reference_from_text
+
+    if bool(directory) == bool(text):
+        raise click.UsageError("give exactly one of DIRECTORY or --text CAPTIONS")
+    choice = _choice(**kw)
+    encoder = choice.build()
+    if text:
+        reference = reference_from_text(read_captions(text), encoder, text)
+    else:
+        from rewardkit.embedding import embed_directory
+        from rewardkit.errors import InputError
+        from rewardkit.reference import reference_from_embeddings
+
+        embedded = embed_directory(directory, encoder, cache=choice.cache(), progress=True)
+        if not embedded.files and not embedded.errors:
+            raise InputError(f"{directory}: contains no audio files")
+        _report_errors(embedded.errors, strict)
+        reference = reference_from_embeddings(embedded, directory)
+    reference.save(output)
+    click.echo(f"wrote {output}: {reference.stats.count} {'captions' if text else 'frames'}, "
+               f"dim {reference.stats.dim}, encoder {reference.encoder}", err=True)
+
+
+@main.command("score")
+@click.argument("gen_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--ref", "ref_path", required=True, type=click.Path(exists=True),
+              help="Reference: an audio directory, a stats file (.npz) or captions (.txt/.csv).")
+@click.option("--prompts", type=click.Path(exists=True, dir_okay=False),
+              help="CSV manifest with columns file,prompt: adds the CLAP score (matched by file name).")
+@click.option("--per-song", "per_song", type=click.Path(dir_okay=False), help="Write one CSV row per file here.")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
+@encoder_options
+@click.option("--strict", is_flag=True, help="Exit 1 if any file fails.")
+def score_cmd(gen_dir, ref_path, prompts, per_song, fmt, strict, **kw) -> None:
+    """Score the generated audio in GEN_DIR against a reference with every metric."""
+    import pandas as pd
+
+    from rewardkit._fileio import atomic_write
+    from rewardkit.scoring import score
+
+    choice = _choice(**kw)
+    report = score(gen_dir, ref_path, encoder=choice.name, encoder_options=choice.options, prompts=prompts,
+                   cache_dir=choice.cache_dir, use_cache=choice.use_cache, progress=True)
+    if per_song:
+        with atomic_write(per_song) as f:
+            f.write(report.per_song.to_csv(index=False).encode())
+    if fmt == "json":
+        click.echo(report.to_json())
+    elif fmt == "csv":
+        emit_frame(pd.DataFrame([report.metrics]), "csv")
+    else:
+        frame = pd.DataFrame({"value": pd.Series(report.metrics)})
+        frame.index.name = "metric"
+        emit_frame(frame, "table")
+    for note in report.notes:
+        click.echo(f"rewardkit: note: {note}", err=True)
+    _report_errors(report.errors, strict)
+
+
+@main.group(cls=ToolGroup)
+def cache() -> None:
+    """The embedding cache."""
+
+
+def _cache_dir_option(f):
+    return click.option("--cache-dir", type=click.Path(file_okay=False), envvar="REWARDKIT_CACHE",
+                        help="Cache folder [env: REWARDKIT_CACHE; default: the user cache folder].")(f)
+
+
+@cache.command("info")
+@_cache_dir_option
+def cache_info(cache_dir) -> None:
+    """Where the cache is, and how many entries per encoder it holds."""
+    from rewardkit.cache import EmbeddingCache
+
+    s = EmbeddingCache(cache_dir).stats()
+    click.echo(f"location: {s.root}\nentries: {s.entries}\nsize: {s.bytes / 2**20:.1f} MiB")
+    for name, n in s.by_encoder.items():
+        click.echo(f"  {name}: {n}")
+
+
+@cache.command("clear")
+@_cache_dir_option
+@click.option("--encoder", "encoder_name", help="Only this encoder's entries.")
+def cache_clear(cache_dir, encoder_name) -> None:
+    """Delete cached embeddings."""
+    from rewardkit.cache import EmbeddingCache
+
+    c = EmbeddingCache(cache_dir)
+    click.echo(f"removed {c.clear(encoder_name)} entries from {c.root}")
+
+
+@main.command("encoders")
+def list_encoders() -> None:
+    """List the registered encoders (none is built)."""
+    from rewardkit import encoders
+
+    for name in encoders.names():
+        click.echo(name)
 
 
 @main.command()
@@ -33,3 +248,4 @@ def demo(seed: int, fmt: str) -> None:
 
 if __name__ == "__main__":
     main()
+

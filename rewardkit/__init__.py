@@ -28,9 +28,38 @@ from .metrics import (
 )
 from .stats import GaussianStats
 
+# The scoring pipeline pulls in pandas and the audio stack: load it on first use.
+_LAZY = {"score": "scoring", "ScoreReport": "scoring", "Reference": "reference", "build_reference": "reference"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'rewardkit' has no attribute {name!r}")
+
 __all__ = [
-    "FrechetInfResult", "GaussianStats", "InputError", "MissingDependencyError", "RewardkitError",
-    "SetSimilarity", "StatsFileError", "__version__", "cosine_scores", "frechet_distance",
-    "frechet_distance_inf", "kernel_distance", "median_pairwise_distance", "per_song_frechet",
-    "similarity_to_set", "vendi_contributions", "vendi_score", "vendi_score_from_kernel",
+    "FrechetInfResult",
+    "GaussianStats",
+    "InputError",
+    "MissingDependencyError",
+    "Reference",
+    "RewardkitError",
+    "ScoreReport",
+    "SetSimilarity",
+    "StatsFileError",
+    "__version__",
+    "build_reference",
+    "cosine_scores",
+    "frechet_distance",
+    "frechet_distance_inf",
+    "kernel_distance",
+    "median_pairwise_distance",
+    "per_song_frechet",
+    "score",
+    "similarity_to_set",
+    "vendi_contributions",
+    "vendi_score",
+    "vendi_score_from_kernel",
 ]

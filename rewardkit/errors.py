@@ -27,3 +27,11 @@ class StatsFileError(RewardkitError, ValueError):
 
 class MissingDependencyError(RewardkitError, ImportError):
     """An optional dependency is not installed; the message names the pip extra."""
+
+
+class AudioError(RewardkitError, ValueError):
+    """An audio file cannot be used: unreadable, empty, silent, too short, NaN samples, ..."""
+
+
+class CacheError(RewardkitError):
+    """The embedding cache directory cannot be used."""

@@ -163,17 +163,22 @@ class GaussianStats:
         return f"GaussianStats(dim={self.dim}, count={self.count}, encoder={self.encoder!r})"
 
     # ------------------------------------------------------------------ files
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str], *, extra: dict[str, np.ndarray] | None = None) -> None:
         """Write the stats to ``path`` as an uncompressed ``.npz``, atomically.
 
         The file holds ``count``, ``mean``, ``scatter`` and a JSON ``meta``
-        string (format, version, encoder, info); it loads without pickle.
+        string (format, version, encoder, info), plus any ``extra`` named
+        arrays (which :meth:`load` ignores); it loads without pickle.
         """
+        extra = dict(extra or {})
+        clash = {"count", "mean", "scatter", "meta"} & extra.keys()
+        if clash:
+            raise InputError(f"extra: names {sorted(clash)} are reserved")
         meta = {"format": _FORMAT, "format_version": _FORMAT_VERSION, "rewardkit": __version__,
                 "encoder": self.encoder, "info": self.info}
         with atomic_write(path) as f:
             np.savez(f, count=np.int64(self.count), mean=self.mean, scatter=self.scatter,
-                     meta=np.array(json.dumps(meta, sort_keys=True)))
+                     meta=np.array(json.dumps(meta, sort_keys=True)), **extra)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> GaussianStats:
