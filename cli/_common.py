@@ -28,7 +28,7 @@ class ToolGroup(click.Group):
         except RewardkitError as exc:
             if ctx.params.get("debug"):
                 traceback.print_exc()
-            click.echo(f"{ctx.info_name}: error: {exc}", err=True)
+            click.echo(f"{ctx.find_root().command.name}: error: {exc}", err=True)
             sys.exit(1)
 
 

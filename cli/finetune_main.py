@@ -9,7 +9,7 @@ from rewardkit import __version__
 from ._common import CONTEXT, ToolGroup, debug_option
 
 
-@click.group(cls=ToolGroup, context_settings=CONTEXT)
+@click.group("finetune", cls=ToolGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="finetune")
 @debug_option
 def main(debug: bool) -> None:

@@ -14,7 +14,7 @@ from rewardkit import __version__
 from ._common import CONTEXT, FORMATS, ToolGroup, debug_option, emit_frame
 
 
-@click.group(cls=ToolGroup, context_settings=CONTEXT)
+@click.group("rewardkit", cls=ToolGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="rewardkit")
 @debug_option
 def main(debug: bool) -> None:
