@@ -105,3 +105,25 @@ def test_options_are_validated():
         encoders.get("mel", fmax=1e6)
     with pytest.raises(InputError, match="has no text tower"):
         encoders.get("mel").embed_text(["a bright pluck melody"])
+
+
+@pytest.mark.parametrize("args", [(16000, 1024, 64, 0.0, 8000.0), (22050, 2048, 128, 30.0, 11025.0),
+                                  (48000, 512, 40, 100.0, 20000.0)])
+def test_mel_filterbank_equals_librosa(args):
+    import librosa
+
+    from rewardkit.encoders.mel import mel_filterbank
+
+    sr, n_fft, n_mels, fmin, fmax = args
+    expected = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    np.testing.assert_allclose(mel_filterbank(*args), expected, rtol=1e-5, atol=1e-8)
+
+
+def test_building_an_encoder_loads_no_network_until_first_use():
+    import subprocess
+    import sys
+
+    code = ("import sys; from rewardkit import encoders; e1 = encoders.get('mel'); e2 = encoders.get('crepe'); "
+            "f = (e1.fingerprint(), e2.fingerprint()); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -13,6 +13,7 @@ encoder is random at inference time.
 from __future__ import annotations
 
 import abc
+import functools
 import hashlib
 import json
 from collections.abc import Iterable
@@ -69,11 +70,13 @@ class Encoder(abc.ABC):
 
     Subclasses set :attr:`name`, :attr:`sample_rate`, :attr:`windowing`,
     :attr:`dim`, :attr:`modalities`, :attr:`frames_per_window` and
-    :attr:`device`, implement :meth:`embed_windows`, and describe what
+    :attr:`requested_device`, implement :meth:`embed_windows`, and describe what
     determines their output in :meth:`fingerprint_parts` (weights hash,
     preprocessing parameters). The fingerprint keys the cache and is stored
     in reference stats, so two encoders that could produce different
-    embeddings must never share one.
+    embeddings must never share one. Building an encoder should be cheap:
+    load weights on first use (the fingerprint must not need them loaded),
+    so a run whose embeddings are all cached never builds a network.
     """
 
     name: str
@@ -82,7 +85,8 @@ class Encoder(abc.ABC):
     dim: int
     modalities: tuple[str, ...] = ("audio",)
     frames_per_window: int = 1
-    device: str = "cpu"
+    #: The device asked for (None: CUDA when available, else CPU), resolved on first use.
+    requested_device: str | None = None
     #: Windows per forward pass.
     batch_size: int = 32
     #: Bump when the encoder's code changes its output.
@@ -101,6 +105,11 @@ class Encoder(abc.ABC):
         -------
         np.ndarray [shape=(b, frames_per_window, dim)], float32
         """
+
+    @functools.cached_property
+    def device(self) -> str:
+        """The torch device inference runs on (resolving it imports torch, so it waits for first use)."""
+        return pick_device(self.requested_device)
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
         """Embed texts into the audio embedding space [shape=(len(texts), dim)] (cross-modal encoders)."""

