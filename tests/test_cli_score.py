@@ -95,3 +95,14 @@ def test_embed_ref_build_and_cache_commands(sets, tmp_path):
 def test_encoders_command_lists_names():
     r = run("encoders")
     assert r.exit_code == 0 and {"clap", "crepe", "mel"} <= set(r.stdout.split())
+
+
+def test_odd_files_are_scored_under_their_exact_names(tmp_path):
+    from audio_files import write_odd_but_good_files
+
+    names = write_odd_but_good_files(tmp_path / "odd")
+    write_good_set(tmp_path / "ref", 3)
+    r = run("score", "-e", "mel", "--ref", tmp_path / "ref", tmp_path / "odd", "--format", "json", "--no-cache")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert sorted(row["file"] for row in data["per_song"]) == names and data["errors"] == []
