@@ -214,6 +214,8 @@ def frame_windows(blocks: Iterator[np.ndarray], windowing: Windowing) -> Iterato
         if windowing.pad == "repeat":
             yield np.resize(clip, w).astype(np.float32)    # np.resize tiles the clip
         else:
-            yield np.concatenate([clip, np.zeros(w - total, np.float32)])
+            copies = w // total if windowing.pad == "repeatpad" else 1
+            filled = np.tile(clip, copies)
+            yield np.concatenate([filled, np.zeros(w - filled.shape[0], np.float32)])
     elif last_end < total:
         yield buf[total - w - buf_start: total - buf_start].copy()

@@ -12,7 +12,7 @@ from rewardkit.errors import AudioError, InputError
 
 # ---------------------------------------------------------------- windowing
 @given(n=st.integers(1, 300), window=st.integers(1, 64), hop=st.integers(1, 64),
-       splits=st.lists(st.integers(0, 300), max_size=6), pad=st.sampled_from(["repeat", "zero"]))
+       splits=st.lists(st.integers(0, 300), max_size=6), pad=st.sampled_from(["repeat", "repeatpad", "zero"]))
 def test_windows_do_not_depend_on_block_boundaries(n, window, hop, splits, pad):
     x = np.arange(n, dtype=np.float32) + 1
     w = Windowing(window, hop, pad)
@@ -34,7 +34,8 @@ def test_short_clip_padding():
     x = np.array([1, 2, 3], np.float32)
     assert next(iter(frame_windows(iter([x]), Windowing(7, 7, "repeat")))).tolist() == [1, 2, 3, 1, 2, 3, 1]
     assert next(iter(frame_windows(iter([x]), Windowing(7, 7, "zero")))).tolist() == [1, 2, 3, 0, 0, 0, 0]
-    with pytest.raises(InputError, match="pad: expected 'repeat' or 'zero'"):
+    assert next(iter(frame_windows(iter([x]), Windowing(7, 7, "repeatpad")))).tolist() == [1, 2, 3, 1, 2, 3, 0]
+    with pytest.raises(InputError, match="pad: expected one of 'repeat', 'repeatpad', 'zero'"):
         Windowing(7, 7, "reflect")
 
 

@@ -25,13 +25,16 @@ import numpy as np
 from .._version import __version__
 from ..errors import InputError
 
+PAD_MODES = ("repeat", "repeatpad", "zero")
+
 
 @dataclass(frozen=True)
 class Windowing:
     """How a file's audio is cut into encoder windows, in samples at the encoder's rate.
 
     ``pad`` says what fills a clip shorter than one window: ``"repeat"``
-    (tile the clip, as CLAP does) or ``"zero"``. Clips longer than a window
+    (tile the clip to the full window), ``"repeatpad"`` (repeat it a whole
+    number of times, then zeros: laion-clap's ``repeatpad``) or ``"zero"``. Clips longer than a window
     get full windows every ``hop`` samples, plus one last window aligned to
     the end of the clip when the hops leave a tail uncovered, so every
     sample is seen and no window is padded.
@@ -44,8 +47,8 @@ class Windowing:
     def __post_init__(self):
         if self.window < 1 or self.hop < 1:
             raise InputError(f"windowing: window and hop must be >= 1 sample, got {self.window}, {self.hop}")
-        if self.pad not in ("repeat", "zero"):
-            raise InputError(f"pad: expected 'repeat' or 'zero', got {self.pad!r}")
+        if self.pad not in PAD_MODES:
+            raise InputError(f"pad: expected one of {', '.join(map(repr, PAD_MODES))}, got {self.pad!r}")
 
 
 @dataclass(frozen=True)
