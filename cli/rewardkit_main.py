@@ -33,6 +33,13 @@ class EncoderChoice:
     options: dict[str, Any]
     cache_dir: str | None
     use_cache: bool
+    allow_silence: bool = False
+
+    @property
+    def loading(self):
+        from rewardkit.audio import LoadOptions
+
+        return LoadOptions(allow_silence=self.allow_silence)
 
     def build(self):
         from rewardkit import encoders
@@ -72,13 +79,16 @@ def encoder_options(f):
         click.option("--cache-dir", type=click.Path(file_okay=False), envvar="REWARDKIT_CACHE",
                      help="Embedding cache folder [env: REWARDKIT_CACHE; default: the user cache folder]."),
         click.option("--no-cache", is_flag=True, help="Neither read nor write the embedding cache."),
+        click.option("--allow-silence", is_flag=True,
+                     help="Accept all-zero files (by default they are reported as errors and skipped)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
     return f
 
 
-def _choice(encoder_name, clap_ckpt, device, batch_size, extra, cache_dir, no_cache) -> EncoderChoice:
+def _choice(encoder_name, clap_ckpt, device, batch_size, extra, cache_dir, no_cache,
+            allow_silence) -> EncoderChoice:
     options = dict(extra)
     if clap_ckpt and encoder_name == "clap":
         options.setdefault("ckpt", clap_ckpt)
@@ -86,7 +96,7 @@ def _choice(encoder_name, clap_ckpt, device, batch_size, extra, cache_dir, no_ca
         options["device"] = device
     if batch_size:
         options["batch_size"] = batch_size
-    return EncoderChoice(encoder_name, options, cache_dir, not no_cache)
+    return EncoderChoice(encoder_name, options, cache_dir, not no_cache, allow_silence)
 
 
 def _report_errors(errors, strict: bool) -> None:
@@ -107,7 +117,8 @@ def embed(directory, strict, **kw) -> None:
     from rewardkit.embedding import embed_directory
 
     choice = _choice(**kw)
-    result = embed_directory(directory, choice.build(), cache=choice.cache(), progress=True)
+    result = embed_directory(directory, choice.build(), cache=choice.cache(), options=choice.loading,
+                             progress=True)
     hits = sum(f.cached for f in result.files)
     click.echo(f"embedded {len(result.files)} file(s) ({hits} from the cache), "
                f"{len(result.errors)} failed", err=True)
@@ -144,7 +155,8 @@ def ref_build(directory, text, output, strict, **kw) -> None:
         from rewardkit.errors import InputError
         from rewardkit.reference import reference_from_embeddings
 
-        embedded = embed_directory(directory, encoder, cache=choice.cache(), progress=True)
+        embedded = embed_directory(directory, encoder, cache=choice.cache(), options=choice.loading,
+                                   progress=True)
         if not embedded.files and not embedded.errors:
             raise InputError(f"{directory}: contains no audio files")
         _report_errors(embedded.errors, strict)
@@ -173,7 +185,8 @@ def score_cmd(gen_dir, ref_path, prompts, per_song, fmt, strict, **kw) -> None:
 
     choice = _choice(**kw)
     report = score(gen_dir, ref_path, encoder=choice.name, encoder_options=choice.options, prompts=prompts,
-                   cache_dir=choice.cache_dir, use_cache=choice.use_cache, progress=True)
+                   cache_dir=choice.cache_dir, use_cache=choice.use_cache, options=choice.loading,
+                   progress=True)
     if per_song:
         with atomic_write(per_song) as f:
             f.write(report.per_song.to_csv(index=False).encode())

@@ -134,7 +134,8 @@ def score(gen_dir: str | os.PathLike[str], ref: str | os.PathLike[str] | Referen
 
     gen = embed_directory(gen_dir, enc, cache=cache, options=options, progress=progress)
     if not gen.files:
-        what = f"{len(gen.errors)} file(s) failed" if gen.errors else "no audio files found"
+        what = (f"{len(gen.errors)} file(s) failed, e.g. {gen.errors[0].error}" if gen.errors
+                else "no audio files found")
         raise InputError(f"{gen_dir}: nothing could be scored ({what})")
     prompt_map = None
     if prompts is not None:

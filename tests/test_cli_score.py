@@ -106,3 +106,19 @@ def test_odd_files_are_scored_under_their_exact_names(tmp_path):
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert sorted(row["file"] for row in data["per_song"]) == names and data["errors"] == []
+
+
+def test_allow_silence_flag(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    write_good_set(tmp_path / "ref", 3)
+    (tmp_path / "gen").mkdir()
+    sf.write(tmp_path / "gen" / "silence.wav", np.zeros(16000, np.float32), 16000)
+    sf.write(tmp_path / "gen" / "silence2.wav", np.zeros(16000, np.float32), 16000)
+    refused = run("score", "-e", "mel", "--ref", tmp_path / "ref", tmp_path / "gen", "--no-cache")
+    assert refused.exit_code == 1 and "is silent" in refused.stderr
+    allowed = run("score", "-e", "mel", "--ref", tmp_path / "ref", tmp_path / "gen", "--no-cache",
+                  "--allow-silence", "--format", "json")
+    assert allowed.exit_code == 0, allowed.output
+    assert json.loads(allowed.stdout)["metrics"]["files"] == 2

@@ -10,6 +10,7 @@ from rewardkit.errors import InputError
 
 def test_registry_lists_without_building_and_rejects_unknown_names(monkeypatch):
     assert {"clap", "crepe", "mel"} <= set(encoders.names())
+    assert encoders.list() == encoders.names()
     with pytest.raises(InputError, match="unknown name 'vggish'; known: "):
         encoders.get("vggish")
     with pytest.raises(InputError, match="bad options"):

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import InputError, RewardkitError
 from .base import Encoder, EncoderInfo, Windowing
 
-__all__ = ["Encoder", "EncoderInfo", "Windowing", "get", "names", "register"]
+__all__ = ["Encoder", "EncoderInfo", "Windowing", "get", "list", "names", "register"]
 
 ENTRY_POINT_GROUP = "rewardkit.encoders"
 
@@ -74,3 +74,7 @@ def get(name: str, **options: Any) -> Encoder:
     if not isinstance(encoder, Encoder):
         raise RewardkitError(f"encoder {name!r}: factory returned {type(encoder).__name__}, not an Encoder")
     return encoder
+
+
+#: ``rewardkit.encoders.list()``: the same as :func:`names`.
+list = names  # the registry's public name (shadows the builtin here only; nothing below uses it)
