@@ -99,6 +99,13 @@ def _choice(encoder_name, clap_ckpt, device, batch_size, extra, cache_dir, no_ca
     return EncoderChoice(encoder_name, options, cache_dir, not no_cache, allow_silence)
 
 
+def _invocation() -> str:
+    """The command line as typed, recorded with trained artifacts."""
+    import shlex
+
+    return "rewardkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
 def _report_errors(errors, strict: bool) -> None:
     for e in errors:
         click.echo(f"rewardkit: skipped {e.error}", err=True)
@@ -173,10 +180,12 @@ def ref_build(directory, text, output, strict, **kw) -> None:
 @click.option("--prompts", type=click.Path(exists=True, dir_okay=False),
               help="CSV manifest with columns file,prompt: adds the CLAP score (matched by file name).")
 @click.option("--per-song", "per_song", type=click.Path(dir_okay=False), help="Write one CSV row per file here.")
+@click.option("--aesthetics", "aesthetics", type=click.Path(dir_okay=False),
+              help="Aesthetics head for this encoder (default: the one shipped for it, if any).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @encoder_options
 @click.option("--strict", is_flag=True, help="Exit 1 if any file fails.")
-def score_cmd(gen_dir, ref_path, prompts, per_song, fmt, strict, **kw) -> None:
+def score_cmd(gen_dir, ref_path, prompts, per_song, aesthetics, fmt, strict, **kw) -> None:
     """Score the generated audio in GEN_DIR against a reference with every metric."""
     import pandas as pd
 
@@ -186,7 +195,7 @@ def score_cmd(gen_dir, ref_path, prompts, per_song, fmt, strict, **kw) -> None:
     choice = _choice(**kw)
     report = score(gen_dir, ref_path, encoder=choice.name, encoder_options=choice.options, prompts=prompts,
                    cache_dir=choice.cache_dir, use_cache=choice.use_cache, options=choice.loading,
-                   progress=True)
+                   aesthetics=aesthetics, progress=True)
     if per_song:
         with atomic_write(per_song) as f:
             f.write(report.per_song.to_csv(index=False).encode())
@@ -201,6 +210,51 @@ def score_cmd(gen_dir, ref_path, prompts, per_song, fmt, strict, **kw) -> None:
     for note in report.notes:
         click.echo(f"rewardkit: note: {note}", err=True)
     _report_errors(report.errors, strict)
+
+
+@main.group("aesthetics", cls=ToolGroup)
+def aesthetics_group() -> None:
+    """Aesthetics heads: predicted 1-5 ratings from clip embeddings."""
+
+
+@aesthetics_group.command("train")
+@click.argument("ratings", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Head to write (NAME.safetensors, with NAME.json beside it).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split and the initialisation.")
+@click.option("--epochs", type=click.IntRange(min=1), default=300, show_default=True)
+@encoder_options
+def aesthetics_train(ratings, output, seed, epochs, **kw) -> None:
+    """Train a head on RATINGS (CSV file,rating; files relative to it); print held-out PLCC and SRCC."""
+    from rewardkit.training.aesthetics import train_head
+
+    choice = _choice(**kw)
+    record = train_head(ratings, choice.build(), output, seed=seed, epochs=epochs, cache=choice.cache(),
+                        command=_invocation())
+    click.echo(json.dumps({k: record[k] for k in ("clips", "heldout", "heldout_plcc", "heldout_srcc",
+                                                  "heldout_mae")}, indent=2))
+
+
+@main.command("train-encoder")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Training corpus (rewardkit synth make DIR).")
+@click.option("--heldout", type=click.Path(exists=True, file_okay=False),
+              help="Held-out corpus (another seed) for recall@1 among 100.")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+              help="Folder for model.safetensors and config.json.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--minutes", type=click.FloatRange(min=0.05), default=15.0, show_default=True,
+              help="Wall-clock budget of the optimisation loop.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=4000, show_default=True)
+def train_encoder(data, heldout, output, seed, minutes, max_steps) -> None:
+    """Train the synthclap audio-text encoder contrastively on a synthetic corpus."""
+    from rewardkit.training.contrastive import TrainConfig, train_synthclap
+
+    record = train_synthclap(data, output, config=TrainConfig(seed=seed, minutes=minutes, max_steps=max_steps),
+                             heldout_dir=heldout, command=_invocation(),
+                             log=lambda m: click.echo(m, err=True))
+    click.echo(json.dumps({k: record.get(k) for k in ("steps", "final_loss", "train_seconds", "heldout")},
+                          indent=2))
 
 
 @main.group(cls=ToolGroup)

@@ -10,7 +10,9 @@ Which embeddings each metric sees:
 * ``vendi``: clip embeddings, cosine kernel, q = 1;
 * ``clap_score``: cosine of each clip embedding with its prompt's text embedding
   (cross-modal encoders, when prompts are given);
-* ``ref_similarity``: per file, the cosine similarity to the nearest reference item.
+* ``ref_similarity``: per file, the cosine similarity to the nearest reference item;
+* ``aesthetics``: the predicted 1-5 rating of an aesthetics head on each clip embedding
+  (the encoder's shipped head, or ``aesthetics=PATH``), and its mean.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import encoders as encoder_registry
+from .aesthetics import AestheticsPredictor
 from .audio import LoadOptions
 from .cache import EmbeddingCache
 from .embedding import EmbeddingSet, FileError, embed_directory
@@ -101,7 +104,8 @@ def score(gen_dir: str | os.PathLike[str], ref: str | os.PathLike[str] | Referen
           encoder: str | Encoder = "clap", encoder_options: dict[str, Any] | None = None,
           prompts: str | os.PathLike[str] | Mapping[str, str] | None = None,
           cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True,
-          options: LoadOptions = LoadOptions(), progress: bool = False) -> ScoreReport:
+          options: LoadOptions = LoadOptions(), aesthetics: str | os.PathLike[str] | None = None,
+          progress: bool = False) -> ScoreReport:
     """Score every audio file under ``gen_dir`` against ``ref``.
 
     Parameters
@@ -119,6 +123,9 @@ def score(gen_dir: str | os.PathLike[str], ref: str | os.PathLike[str] | Referen
         are matched by relative path, else by unique file name.
     cache_dir, use_cache :
         Embedding cache location (default ``$REWARDKIT_CACHE`` or the user cache) and switch.
+    aesthetics : path, optional
+        An aesthetics head (``rewardkit aesthetics train``) for this encoder. Default: the head
+        shipped for the encoder, when there is one and it was trained on this very encoder.
 
     Returns
     -------
@@ -128,6 +135,13 @@ def score(gen_dir: str | os.PathLike[str], ref: str | os.PathLike[str] | Referen
     enc = encoder if isinstance(encoder, Encoder) else encoder_registry.get(encoder, **(encoder_options or {}))
     cache = EmbeddingCache(cache_dir) if use_cache else None
     fingerprint = enc.fingerprint()
+    if aesthetics is not None:
+        head = AestheticsPredictor(aesthetics)
+        head.check_encoder(fingerprint)
+    else:
+        head = AestheticsPredictor.default_for(enc.name)
+        if head is not None and head.encoder != fingerprint:
+            head = None
     reference = ref if isinstance(ref, Reference) else build_reference(
         ref, enc, cache=cache, options=options, progress=progress)
     reference.check_encoder(fingerprint)
@@ -140,11 +154,11 @@ def score(gen_dir: str | os.PathLike[str], ref: str | os.PathLike[str] | Referen
     prompt_map = None
     if prompts is not None:
         prompt_map = read_prompts(prompts) if not isinstance(prompts, Mapping) else dict(prompts)
-    return _report(gen, reference, enc, prompt_map)
+    return _report(gen, reference, enc, prompt_map, head)
 
 
 def _report(gen: EmbeddingSet, reference: Reference, enc: Encoder,
-            prompts: dict[str, str] | None) -> ScoreReport:
+            prompts: dict[str, str] | None, head: AestheticsPredictor | None = None) -> ScoreReport:
     notes: list[str] = []
     metrics: dict[str, float] = {"files": float(len(gen.files)), "failed": float(len(gen.errors))}
     pooled = gen.pooled()
@@ -174,6 +188,10 @@ def _report(gen: EmbeddingSet, reference: Reference, enc: Encoder,
         metrics["vendi"] = vendi_score(pooled)
     except InputError as exc:
         notes.append(f"vendi: {exc}")
+
+    if head is not None:
+        table["aesthetics"] = head.score(pooled)
+        metrics["aesthetics"] = float(np.mean(table["aesthetics"]))
 
     if prompts is not None:
         if "text" not in enc.modalities:

@@ -2,7 +2,7 @@
 
 >>> from rewardkit import encoders
 >>> encoders.names()           # lists, builds nothing
-['clap', 'crepe', 'mel']
+['clap', 'crepe', 'mel', 'synthclap']
 >>> enc = encoders.get("mel")  # builds one
 
 Third-party packages add encoders through the ``rewardkit.encoders`` entry
@@ -28,6 +28,7 @@ _BUILTIN: dict[str, str] = {
     "mel": "rewardkit.encoders.mel:MelEncoder",
     "crepe": "rewardkit.encoders.crepe:CrepeEncoder",
     "clap": "rewardkit.encoders.clap:ClapEncoder",
+    "synthclap": "rewardkit.encoders.synthclap:SynthClapEncoder",
 }
 _REGISTERED: dict[str, Callable[..., Encoder] | str] = {}
 

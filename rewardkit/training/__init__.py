@@ -1,0 +1,1 @@
+"""Training the project's own small models of the synthetic world (encoder, aesthetics head)."""
