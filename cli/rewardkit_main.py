@@ -300,17 +300,29 @@ def list_encoders() -> None:
 
 
 @main.command()
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic embeddings.")
+@click.option("-o", "--output", default="rewardkit-demo", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the synthesized audio, the cache and demo.png.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of everything synthesized.")
+@click.option("--n", "n", type=click.IntRange(min=4), default=24, show_default=True, help="Clips per candidate set.")
+@click.option("--embeddings", is_flag=True,
+              help="Instead: the metric core on four synthetic embedding sets (no audio, no model).")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
-def demo(seed: int, fmt: str) -> None:
-    """Score four synthetic embedding sets against one reference and print every metric.
+def demo(output: str, seed: int, n: int, embeddings: bool, fmt: str) -> None:
+    """Synthesize music clips, score clean, degraded and off-prompt sets with every metric, plot them.
 
-    The sets are a fresh draw of the reference distribution (same), a shifted
-    copy, a mode-collapsed one and a noisier one; see rewardkit.demo.
+    Offline, in a synthetic world made by rewardkit.synth and scored with the
+    project-trained synthclap encoder and log-mel frames. With --embeddings:
+    four synthetic embedding sets (same distribution, shifted, mode-collapsed,
+    noisier) scored by the metric core alone.
     """
-    from rewardkit.demo import metrics_demo
+    from rewardkit.demo import audio_demo, metrics_demo
 
-    emit_frame(metrics_demo(seed=seed), fmt)
+    if embeddings:
+        emit_frame(metrics_demo(seed=seed), fmt)
+        return
+    table, png = audio_demo(output, seed=seed, n=n, progress=True)
+    emit_frame(table, fmt)
+    click.echo(f"rewardkit: wrote the plot to {png}", err=True)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from rewardkit_cli.rewardkit_main import main as rewardkit_main
 
 
 def test_demo_prints_every_metric_and_each_reacts_as_expected():
-    result = CliRunner().invoke(rewardkit_main, ["demo", "--format", "json"])
+    result = CliRunner().invoke(rewardkit_main, ["demo", "--embeddings", "--format", "json"])
     assert result.exit_code == 0, result.output
     rows = {r["set"]: r for r in json.loads(result.output)}
     assert set(rows) == {"same", "shifted", "collapsed", "noisy"}
@@ -25,10 +25,11 @@ def test_demo_prints_every_metric_and_each_reacts_as_expected():
 
 def test_demo_is_deterministic_and_table_is_default():
     runner = CliRunner()
-    first, second = runner.invoke(rewardkit_main, ["demo"]), runner.invoke(rewardkit_main, ["demo"])
+    first = runner.invoke(rewardkit_main, ["demo", "--embeddings"])
+    second = runner.invoke(rewardkit_main, ["demo", "--embeddings"])
     assert first.exit_code == 0 and first.output == second.output
     assert first.output.split()[:5] == ["fad", "kad", "per_song_fad_mean", "vendi", "similarity_max"]
-    other = runner.invoke(rewardkit_main, ["demo", "--seed", "1", "--format", "csv"])
+    other = runner.invoke(rewardkit_main, ["demo", "--embeddings", "--seed", "1", "--format", "csv"])
     assert other.output.startswith("set,fad,kad") and other.output != first.output
 
 
@@ -37,7 +38,7 @@ def test_version_and_usage_errors():
     version = runner.invoke(rewardkit_main, ["--version"]).output.strip()
     assert version == f"rewardkit, version {rewardkit.__version__}"
     assert runner.invoke(finetune_main, ["--version"]).exit_code == 0
-    bad = runner.invoke(rewardkit_main, ["demo", "--format", "xml"])
+    bad = runner.invoke(rewardkit_main, ["demo", "--embeddings", "--format", "xml"])
     assert bad.exit_code == 2 and "xml" in bad.output
 
 
