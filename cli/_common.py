@@ -26,7 +26,7 @@ class ToolGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RewardkitError as exc:
-            if ctx.params.get("debug"):
+            if ctx.find_root().params.get("debug") or ctx.params.get("debug"):
                 traceback.print_exc()
             click.echo(f"{ctx.find_root().command.name}: error: {exc}", err=True)
             sys.exit(1)

@@ -12,6 +12,7 @@ import click
 from rewardkit import __version__
 
 from ._common import CONTEXT, FORMATS, ToolGroup, debug_option, emit_frame
+from .synth_cmd import synth
 
 
 @click.group("rewardkit", cls=ToolGroup, context_settings=CONTEXT)
@@ -323,6 +324,9 @@ def demo(output: str, seed: int, n: int, embeddings: bool, fmt: str) -> None:
     table, png = audio_demo(output, seed=seed, n=n, progress=True)
     emit_frame(table, fmt)
     click.echo(f"rewardkit: wrote the plot to {png}", err=True)
+
+
+main.add_command(synth)
 
 
 if __name__ == "__main__":
