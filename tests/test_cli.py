@@ -67,3 +67,15 @@ def test_console_scripts_are_installed():
     out = subprocess.run([sys.executable, "-m", "rewardkit_cli.rewardkit_main", "--help"],
                          capture_output=True, text=True)
     assert out.returncode == 0 and "demo" in out.stdout
+
+
+def test_audio_demo_scores_every_set_and_writes_a_plot(tmp_path):
+    result = CliRunner().invoke(rewardkit_main, ["demo", "-o", str(tmp_path / "d"), "--n", "8", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["set"]: r for r in json.loads(result.stdout)}
+    assert set(rows) == {"clean", "degraded", "off-prompt"}
+    assert rows["clean"]["synthclap:clap_score"] > rows["off-prompt"]["synthclap:clap_score"] + 0.3
+    assert rows["clean"]["synthclap:aesthetics"] > rows["degraded"]["synthclap:aesthetics"]
+    assert rows["degraded"]["mel:per_song_fad_mean"] > rows["clean"]["mel:per_song_fad_mean"]
+    png = tmp_path / "d" / "demo.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote the plot to {png}" in result.stderr

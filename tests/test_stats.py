@@ -153,3 +153,10 @@ def test_info_must_be_json(rng):
 
 def test_stats_are_exported_from_package():
     assert rk.GaussianStats is GaussianStats
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path, rng):
+    GaussianStats.from_samples(rng.normal(size=(5, 2))).save(tmp_path / "ref.npz")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "ref.npz").stat().st_mode & 0o777 == 0o666 & ~mask
