@@ -44,3 +44,17 @@ def emit_frame(frame, fmt: str) -> None:
         click.echo(frame.to_csv(), nl=False)
     else:
         click.echo(frame.to_string(float_format=lambda v: f"{v:.4f}"))
+
+
+def parse_key_values(ctx, param, values: tuple[str, ...]) -> dict[str, Any]:
+    """click callback: repeated ``KEY=VALUE`` options as a dict, values parsed as JSON when they are JSON."""
+    out = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out

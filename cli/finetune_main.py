@@ -7,6 +7,7 @@ import click
 from rewardkit import __version__
 
 from ._common import CONTEXT, ToolGroup, debug_option
+from .finetune_cmds import pretrain_cmd, sample_cmd
 
 
 @click.group("finetune", cls=ToolGroup, context_settings=CONTEXT)
@@ -15,9 +16,13 @@ from ._common import CONTEXT, ToolGroup, debug_option
 def main(debug: bool) -> None:
     """Fine-tune a diffusion model towards a rewardkit reward (DRAGON).
 
-    The training commands (pretrain, sample, run, eval, plot) are not built
-    yet; this entry point exists so the command name is reserved and installed.
+    Built so far: the built-in text-to-music diffusion model (pretrain,
+    sample). The DRAGON loop (run, eval, plot) is not built yet.
     """
+
+
+main.add_command(pretrain_cmd)
+main.add_command(sample_cmd)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import click
 
 from rewardkit import __version__
 
-from ._common import CONTEXT, FORMATS, ToolGroup, debug_option, emit_frame
+from ._common import CONTEXT, FORMATS, ToolGroup, debug_option, emit_frame, parse_key_values
 from .synth_cmd import synth
 
 
@@ -53,17 +53,6 @@ class EncoderChoice:
         return EmbeddingCache(self.cache_dir) if self.use_cache else None
 
 
-def _parse_option(ctx, param, values: tuple[str, ...]) -> dict[str, Any]:
-    out = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
 
 
 def encoder_options(f):
@@ -75,7 +64,7 @@ def encoder_options(f):
                      help="LAION-CLAP checkpoint for --encoder clap [env: REWARDKIT_CLAP_CKPT]."),
         click.option("--device", help="Torch device for the encoder (default: cuda if available, else cpu)."),
         click.option("--batch-size", type=click.IntRange(min=1), help="Windows per forward pass."),
-        click.option("--encoder-option", "-O", "extra", multiple=True, callback=_parse_option,
+        click.option("--encoder-option", "-O", "extra", multiple=True, callback=parse_key_values,
                      metavar="KEY=VALUE", help="Any other encoder option (JSON values), repeatable."),
         click.option("--cache-dir", type=click.Path(file_okay=False), envvar="REWARDKIT_CACHE",
                      help="Embedding cache folder [env: REWARDKIT_CACHE; default: the user cache folder]."),

@@ -32,7 +32,7 @@ class TrainConfig:
     minutes: float = 15.0          # wall-clock budget for the optimisation loop
     max_steps: int = 4000
     batch_clips: int = 128
-    windows_per_clip: int = 4
+    windows_per_clip: int = 2
     lr: float = 2e-3
     weight_decay: float = 0.05
     channels: int = 128
@@ -158,8 +158,9 @@ def train_synthclap(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike
     if heldout_dir is not None:
         from ..encoders.synthclap import SynthClapEncoder
 
-        record["heldout"] = evaluate_retrieval(SynthClapEncoder(weights=out_dir, device="cpu"), heldout_dir,
-                                               seed=config.seed)
+        trained = SynthClapEncoder(weights=out_dir, device="cpu")
+        record["heldout"] = evaluate_retrieval(trained, heldout_dir, seed=config.seed)
+        record["zero_shot"] = zero_shot_accuracy(trained, heldout_dir)
         save_weights(net, net_config, out_dir, record)
     return record
 
@@ -196,3 +197,45 @@ def evaluate_retrieval(encoder, folder: str | os.PathLike[str], *, candidates: i
     return {"recall@1": float(np.mean(r1)), "recall@5": float(np.mean(r5)), "chance@1": 1.0 / candidates,
             "matched_cosine": float(matched.mean()), "shuffled_cosine": float(shuffled.mean()),
             "clips": len(meta)}
+
+
+#: Zero-shot probes: for each attribute, a short description of each value (phrasings of the corpus' captions).
+ZERO_SHOT_PROMPTS: dict[str, dict[str, str]] = {
+    "lead": {"additive": "an additive synth melody", "fm": "an FM bell melody", "pluck": "a plucked string melody"},
+    "mode": {"major": "a piece in a major key", "minor": "a piece in a minor key", "dorian": "a piece in dorian mode"},
+    "tempo_class": {"slow": "a slow piece", "medium": "a medium-tempo piece", "fast": "a fast piece"},
+    "drums": {"none": "music with no drums", "steady": "music over a steady four-on-the-floor kick",
+              "backbeat": "music over a backbeat", "busy": "music over busy drums"},
+    "register": {"low": "a low-register melody", "mid": "a mid-register melody", "high": "a high-register melody"},
+    "brightness": {"dark": "a dark, mellow sound", "bright": "a bright, brilliant sound"},
+    "dynamics": {"soft": "soft, quiet music", "medium": "music at a moderate level", "loud": "loud, forceful music"},
+}
+
+
+def zero_shot_accuracy(encoder, folder: str | os.PathLike[str]) -> dict[str, dict[str, float]]:
+    """Per attribute: accuracy of picking the value whose description is most similar to the clip, and chance.
+
+    Attributes missing from the corpus metadata are skipped.
+    """
+    from ..embedding import embed_files
+
+    folder = Path(folder)
+    meta = read_corpus(folder)
+    embedded = embed_files([folder / f for f in meta["file"]], encoder, root=folder)
+    if embedded.errors:
+        raise InputError(f"{folder}: {embedded.errors[0].error}")
+    audio = embedded.pooled()
+    audio /= np.linalg.norm(audio, axis=1, keepdims=True)
+    out = {}
+    for attribute, prompts in ZERO_SHOT_PROMPTS.items():
+        if attribute not in meta.columns:
+            continue
+        values = list(prompts)
+        text = np.asarray(encoder.embed_text([prompts[v] for v in values]), dtype=np.float64)
+        text /= np.linalg.norm(text, axis=1, keepdims=True)
+        guess = np.array(values)[np.argmax(audio @ text.T, axis=1)]
+        truth = meta[attribute].astype(str).to_numpy()
+        majority = float(pd.Series(truth).value_counts(normalize=True).iloc[0])
+        out[attribute] = {"accuracy": float((guess == truth).mean()), "chance": 1.0 / len(values),
+                          "majority": majority}
+    return out
