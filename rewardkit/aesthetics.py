@@ -29,15 +29,24 @@ def build_head(config: dict[str, Any]):
     from torch import nn
 
     class AestheticsHead(nn.Module):
-        """Pooled embedding -> rating in [1, 5]: LayerNorm, two GELU layers, a scaled sigmoid."""
+        """Pooled embedding -> rating in [1, 5]: standardisation, two GELU layers, a scaled sigmoid.
+
+        The inputs are standardised per dimension with the training set's mean
+        and spread (buffers saved with the weights), not per sample: a
+        per-sample LayerNorm would remove the overall level of the embedding,
+        which for spectral features is exactly the noise floor a rater hears.
+        """
 
         def __init__(self, dim: int, hidden: int = 128, dropout: float = 0.1):
             super().__init__()
-            self.net = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout),
+            self.register_buffer("feature_mean", torch.zeros(dim))
+            self.register_buffer("feature_std", torch.ones(dim))
+            self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout),
                                      nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 1))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return 1.0 + 4.0 * torch.sigmoid(self.net(x).squeeze(-1))
+            z = (x - self.feature_mean) / self.feature_std
+            return 1.0 + 4.0 * torch.sigmoid(self.net(z).squeeze(-1))
 
     return AestheticsHead(**config)
 

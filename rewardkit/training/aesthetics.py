@@ -38,8 +38,10 @@ def train_head(ratings_csv: str | os.PathLike[str], encoder: Encoder, out: str |
                lr: float = 3e-3, cache: EmbeddingCache | None = None, command: str = "") -> dict[str, Any]:
     """Fit the head on (1 - heldout_fraction) of the clips; report PLCC and SRCC on the rest.
 
-    The split is a seeded permutation; training is full-batch AdamW on the mean
-    squared error, keeping the weights of the epoch with the best held-out PLCC.
+    The split is a seeded permutation. A further 15 % of the training clips is a
+    validation set: training is full-batch AdamW on the mean squared error,
+    keeping the weights of the epoch with the best validation PLCC, so the
+    held-out figures are measured on clips that chose nothing.
     """
     import torch
 
@@ -54,10 +56,14 @@ def train_head(ratings_csv: str | os.PathLike[str], encoder: Encoder, out: str |
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(y))
     n_test = max(2, round(heldout_fraction * len(y)))
-    test, train = order[:n_test], order[n_test:]
+    test, rest = order[:n_test], order[n_test:]
+    n_val = max(2, round(0.15 * len(rest)))
+    val, train = rest[:n_val], rest[n_val:]
     torch.manual_seed(seed)
     config = {"dim": int(x.shape[1]), "hidden": hidden}
     head = build_head(config)
+    head.feature_mean.copy_(torch.from_numpy(x[train].mean(axis=0)))
+    head.feature_std.copy_(torch.from_numpy(x[train].std(axis=0) + 1e-6))
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=1e-2)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     best, best_state = -np.inf, None
@@ -69,8 +75,8 @@ def train_head(ratings_csv: str | os.PathLike[str], encoder: Encoder, out: str |
         opt.step()
         head.eval()
         with torch.no_grad():
-            pred = head(xt[test]).numpy()
-        plcc = float(np.corrcoef(pred, y[test])[0, 1]) if pred.std() > 0 else -np.inf
+            pred = head(xt[val]).numpy()
+        plcc = float(np.corrcoef(pred, y[val])[0, 1]) if pred.std() > 0 else -np.inf
         if plcc > best:
             best, best_state = plcc, {k: v.clone() for k, v in head.state_dict().items()}
     head.load_state_dict(best_state)
@@ -80,7 +86,7 @@ def train_head(ratings_csv: str | os.PathLike[str], encoder: Encoder, out: str |
         train_pred = head(xt[train]).numpy().astype(np.float64)
     record = {
         "command": command, "seed": seed, "ratings": str(ratings_csv), "clips": len(y),
-        "train": len(train), "heldout": len(test), "epochs": epochs,
+        "train": len(train), "validation": len(val), "heldout": len(test), "epochs": epochs,
         "heldout_plcc": float(stats.pearsonr(pred, y[test])[0]),
         "heldout_srcc": float(stats.spearmanr(pred, y[test])[0]),
         "heldout_mae": float(np.abs(pred - y[test]).mean()),
