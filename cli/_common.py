@@ -58,3 +58,10 @@ def parse_key_values(ctx, param, values: tuple[str, ...]) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[key] = raw
     return out
+
+
+def invocation(program: str) -> str:
+    """The command line as typed (``program`` and its arguments), recorded with trained artifacts."""
+    import shlex
+
+    return program + " " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -9,17 +9,10 @@ Logic lives in :mod:`finetune.pretrain` and :mod:`finetune.sample`.
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 
 import click
 
-from ._common import parse_key_values
-
-
-def _invocation() -> str:
-    """The command line as typed, recorded with the checkpoint."""
-    return "finetune " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+from ._common import invocation, parse_key_values
 
 
 def _set_threads(ctx, param, value: int | None) -> int | None:
@@ -64,7 +57,7 @@ def pretrain_cmd(data, output, seed, minutes, max_steps, batch_size, lr, checkpo
 
     info = pretrain(data, output, seed=seed, minutes=minutes, max_steps=max_steps, batch_size=batch_size, lr=lr,
                     checkpoint_minutes=checkpoint_minutes, model_config=model_config, device=device, resume=resume,
-                    overwrite=overwrite, command=_invocation(), log=lambda m: click.echo(m, err=True))
+                    overwrite=overwrite, command=invocation("finetune"), log=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(info, indent=2, sort_keys=True))
 
 

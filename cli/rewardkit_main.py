@@ -11,7 +11,7 @@ import click
 
 from rewardkit import __version__
 
-from ._common import CONTEXT, FORMATS, ToolGroup, debug_option, emit_frame, parse_key_values
+from ._common import CONTEXT, FORMATS, ToolGroup, debug_option, emit_frame, invocation, parse_key_values
 from .synth_cmd import synth
 
 
@@ -87,13 +87,6 @@ def _choice(encoder_name, clap_ckpt, device, batch_size, extra, cache_dir, no_ca
     if batch_size:
         options["batch_size"] = batch_size
     return EncoderChoice(encoder_name, options, cache_dir, not no_cache, allow_silence)
-
-
-def _invocation() -> str:
-    """The command line as typed, recorded with trained artifacts."""
-    import shlex
-
-    return "rewardkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def _report_errors(errors, strict: bool) -> None:
@@ -220,7 +213,7 @@ def aesthetics_train(ratings, output, seed, epochs, **kw) -> None:
 
     choice = _choice(**kw)
     record = train_head(ratings, choice.build(), output, seed=seed, epochs=epochs, cache=choice.cache(),
-                        command=_invocation())
+                        command=invocation("rewardkit"))
     click.echo(json.dumps({k: record[k] for k in ("clips", "heldout", "heldout_plcc", "heldout_srcc",
                                                   "heldout_mae")}, indent=2))
 
@@ -241,7 +234,7 @@ def train_encoder(data, heldout, output, seed, minutes, max_steps) -> None:
     from rewardkit.training.contrastive import TrainConfig, train_synthclap
 
     record = train_synthclap(data, output, config=TrainConfig(seed=seed, minutes=minutes, max_steps=max_steps),
-                             heldout_dir=heldout, command=_invocation(),
+                             heldout_dir=heldout, command=invocation("rewardkit"),
                              log=lambda m: click.echo(m, err=True))
     click.echo(json.dumps({k: record.get(k) for k in ("steps", "final_loss", "train_seconds", "heldout")},
                           indent=2))
