@@ -29,7 +29,8 @@ from .metrics import (
 from .stats import GaussianStats
 
 # The scoring pipeline pulls in pandas and the audio stack: load it on first use.
-_LAZY = {"score": "scoring", "ScoreReport": "scoring", "Reference": "reference", "build_reference": "reference"}
+_LAZY = {"score": "scoring", "ScoreReport": "scoring", "Reference": "reference", "build_reference": "reference",
+         "EmbeddingCache": "cache", "make_reward": "rewards", "make_rewards": "rewards"}
 
 
 def __getattr__(name: str):
@@ -40,6 +41,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'rewardkit' has no attribute {name!r}")
 
 __all__ = [
+    "EmbeddingCache",
     "FrechetInfResult",
     "GaussianStats",
     "InputError",
@@ -55,6 +57,8 @@ __all__ = [
     "frechet_distance",
     "frechet_distance_inf",
     "kernel_distance",
+    "make_reward",
+    "make_rewards",
     "median_pairwise_distance",
     "per_song_frechet",
     "score",

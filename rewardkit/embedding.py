@@ -157,6 +157,44 @@ def embed_files(paths: Sequence[str | os.PathLike[str]], encoder: Encoder, *,
     return result
 
 
+def embed_arrays(audio: Sequence[np.ndarray], sample_rate: int, encoder: Encoder) -> list[np.ndarray]:
+    """Frame embeddings of in-memory clips [each shape=(n_frames, dim)], float32, in input order.
+
+    The same windows as :func:`embed_files` would cut from a file holding the
+    clip (mono, resampled with libsoxr HQ to the encoder's rate), batched
+    across clips. Used by rewards, which score generations that never touch
+    the disk. A clip that is empty, not 1-D, or has NaN/Inf samples raises
+    :class:`InputError` naming its index.
+    """
+    import soxr
+
+    info = encoder.info()
+    windows: list[np.ndarray] = []
+    counts: list[int] = []
+    for i, clip in enumerate(audio):
+        x = np.asarray(clip, dtype=np.float32)
+        if x.ndim != 1 or x.size == 0:
+            raise InputError(f"audio[{i}]: expected a non-empty mono array, got shape {x.shape}")
+        if not np.isfinite(x).all():
+            raise InputError(f"audio[{i}]: contains NaN/Inf samples")
+        if sample_rate != info.sample_rate:
+            x = soxr.resample(x, sample_rate, info.sample_rate, quality="HQ").astype(np.float32, copy=False)
+        clip_windows = list(frame_windows(iter([x]), encoder.windowing))
+        windows.extend(clip_windows)
+        counts.append(len(clip_windows))
+    if not windows:
+        return []
+    out = encoder.embed_batched(np.stack(windows)).reshape(len(windows), -1, info.dim)
+    frames, start = [], 0
+    for i, n in enumerate(counts):
+        clip_frames = out[start:start + n].reshape(-1, info.dim)
+        start += n
+        if not np.isfinite(clip_frames).all():
+            raise InputError(f"audio[{i}]: encoder {info.name} produced NaN/Inf embeddings")
+        frames.append(clip_frames)
+    return frames
+
+
 def _relative(path: Path, root: Path | None) -> str:
     if root is None:
         return path.as_posix()

@@ -19,3 +19,14 @@ def random_spd(rng: np.random.Generator, d: int, *, condition: float = 10.0) -> 
     """A random symmetric positive definite matrix with eigenvalues in [1, condition]."""
     q, _ = np.linalg.qr(rng.normal(size=(d, d)))
     return (q * np.linspace(1.0, condition, d)) @ q.T
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one intra-op thread for a module: on two shared cores that is steadier than two fighting for them."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -39,13 +39,7 @@ def tiny(seed: int = 0, **kw) -> TinyDiffusion:
     return model
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Two cores shared with other jobs: one intra-op thread is steadier than two fighting for them.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

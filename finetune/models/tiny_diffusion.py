@@ -294,6 +294,8 @@ class TinyDiffusion:
     """
 
     name = "tiny_diffusion"
+    #: The checkpoint ``load()`` uses when given no folder (shipped inside the package).
+    default_checkpoint = ASSET_DIR
     #: Bumped when the meaning of saved weights or config changes.
     code_version = 1
 
