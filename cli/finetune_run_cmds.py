@@ -49,6 +49,11 @@ RUN_OPTIONS = [
     ("--device", "device", str, "Torch device (cpu, cuda, cuda:1) [cpu]."),
     ("--eval-every", "eval_every", click.IntRange(min=0), "Score held-out prompts every N rounds, 0 = never [0]."),
     ("--eval-prompts", "eval_prompts", click.IntRange(min=1), "Held-out prompts per in-run evaluation [16]."),
+    ("--lora-rank", "lora_rank", click.IntRange(min=0), "Train rank-R LoRA adapters instead of all weights; the "
+     "reference is the model with adapters off; 0 = full fine-tune [0]."),
+    ("--lora-alpha", "lora_alpha", click.FloatRange(min=0), "LoRA scale alpha (update x alpha/rank) [the rank]."),
+    ("--max-minutes", "max_minutes", click.FloatRange(min=0), "Stop (with a checkpoint) after the round that "
+     "exceeds this wall-clock budget; 0 = no limit [0]."),
 ]
 
 

@@ -63,9 +63,14 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torc
     optimizer.load_state_dict({"state": state, "param_groups": record["param_groups"]})
 
 
-def save_state(run_dir: Path, round_index: int, adapter, optimizer: torch.optim.Optimizer,
-               ema: list[torch.Tensor] | None, extra: dict[str, Any]) -> Path:
-    """Write the checkpoint after ``round_index`` rounds; returns its folder."""
+def save_state(run_dir: Path, round_index: int, adapter, params: list[torch.Tensor],
+               optimizer: torch.optim.Optimizer, ema: list[torch.Tensor] | None, extra: dict[str, Any]) -> Path:
+    """Write the checkpoint after ``round_index`` rounds; returns its folder.
+
+    The trainable parameters themselves (all weights, or the LoRA matrices)
+    go into state.safetensors, which is what resume restores; the model
+    folder beside them is for ``finetune sample`` / ``eval --checkpoint``.
+    """
     from safetensors.torch import save
 
     folder = run_dir / "checkpoints" / f"round-{round_index:06d}"
@@ -75,6 +80,8 @@ def save_state(run_dir: Path, round_index: int, adapter, optimizer: torch.optim.
     adapter.save(tmp, info={"finetune_round": round_index})
     tensors, record = _optimizer_tensors(optimizer)
     tensors["rng.torch"] = torch.get_rng_state()
+    for i, p in enumerate(params):
+        tensors[f"param.{i}"] = p.detach().cpu().contiguous()
     for i, t in enumerate(ema or []):
         tensors[f"ema.{i}"] = t.detach().cpu().contiguous()
     with atomic_write(tmp / "state.safetensors") as f:
@@ -98,14 +105,21 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return folder
 
 
-def load_state(folder: Path, optimizer: torch.optim.Optimizer, ema: list[torch.Tensor] | None) -> dict[str, Any]:
-    """Restore optimiser, EMA and the torch RNG from ``folder``; returns state.json (round, extras)."""
+def load_state(folder: Path, params: list[torch.Tensor], optimizer: torch.optim.Optimizer,
+               ema: list[torch.Tensor] | None) -> dict[str, Any]:
+    """Restore parameters, optimiser, EMA and the torch RNG from ``folder``; returns state.json (round, extras)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
         record = json.loads((folder / "state.json").read_text())
         tensors = load_file(str(folder / "state.safetensors"))
+        saved = [tensors.get(f"param.{i}") for i in range(len(params))]
+        if f"param.{len(params)}" in tensors or any(t is None or t.shape != p.shape for t, p in zip(saved, params, strict=True)):
+            raise ValueError("its parameters do not fit this run's model (another model, or LoRA vs full?)")
+        with torch.no_grad():
+            for p, t in zip(params, saved, strict=True):
+                p.copy_(t.to(p.device))
         _restore_optimizer(optimizer, tensors, record["optimizer"])
     except (OSError, ValueError, KeyError, SafetensorError, RuntimeError) as exc:
         raise CheckpointError(f"{folder}: unusable run state ({exc})") from None

@@ -97,6 +97,9 @@ class RunConfig:
     eval_every: int = 0
     eval_prompts: int = 16
     eval_steps: int = 20
+    max_minutes: float = 0.0
+    lora_rank: int = 0
+    lora_alpha: float = 0.0
 
     def __post_init__(self):
         positive = ("rounds", "prompts_per_round", "samples_per_prompt", "updates_per_round", "demo_steps",
@@ -104,7 +107,8 @@ class RunConfig:
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name.replace('_', '-')}: must be at least 1, got {getattr(self, name)}")
-        for name in ("batch_size", "warmup", "checkpoint_every", "keep_last", "eval_every", "seed"):
+        for name in ("batch_size", "warmup", "checkpoint_every", "keep_last", "eval_every", "seed", "lora_rank",
+                     "lora_alpha"):
             if int(getattr(self, name)) < 0:
                 raise InputError(f"{name.replace('_', '-')}: must be >= 0, got {getattr(self, name)}")
         if self.loss not in ("dpo", "kto"):
@@ -115,6 +119,8 @@ class RunConfig:
                 raise InputError(f"{name}: must be a positive number, got {value}")
         if not 0 <= self.ema < 1:
             raise InputError(f"ema: the decay must be in [0, 1), got {self.ema}")
+        if not (math.isfinite(self.max_minutes) and self.max_minutes >= 0):
+            raise InputError(f"max-minutes: must be >= 0 (0: no limit), got {self.max_minutes}")
         if self.grad_clip < 0 or self.weight_decay < 0:
             raise InputError("grad-clip and weight-decay must be >= 0")
         if not self.reward or not str(self.reward).strip():
@@ -218,6 +224,10 @@ class _Run:
             raise InputError(f"prompts-per-round x samples-per-prompt: {reward.name} needs at least "
                              f"{max(2, reward.min_set)} clips per round")
         self.adapter = load_model(config.model, config.checkpoint, device=config.device)
+        if config.lora_rank:
+            if not callable(getattr(self.adapter, "enable_lora", None)):
+                raise InputError(f"lora-rank: model {config.model} has no LoRA support (enable_lora)")
+            self.adapter.enable_lora(config.lora_rank, config.lora_alpha or None)
         self.adapter.freeze_reference()
         self.params = self.adapter.trainable_parameters()
         if not self.params:
@@ -346,20 +356,13 @@ class _Run:
         return _Run._Swap(self)
 
     def checkpoint(self, rounds_done: int) -> Path:
-        folder = save_state(self.run_dir, rounds_done, self.adapter, self.optimizer, self.ema,
+        folder = save_state(self.run_dir, rounds_done, self.adapter, self.params, self.optimizer, self.ema,
                             {"updates": self.updates})
         prune(self.run_dir, self.config.keep_last)
         return folder
 
     def restore(self, folder: Path) -> int:
-        source = type(self.adapter).load(folder, device=self.config.device)
-        loaded = source.trainable_parameters()
-        if len(loaded) != len(self.params) or any(a.shape != b.shape for a, b in zip(loaded, self.params, strict=True)):
-            raise CheckpointError(f"{folder}: weights do not fit this run's model")
-        with torch.no_grad():
-            for p, q in zip(self.params, loaded, strict=True):
-                p.copy_(q.to(p.device))
-        record = load_state(folder, self.optimizer, self.ema)
+        record = load_state(folder, self.params, self.optimizer, self.ema)
         self.updates = int(record.get("updates", 0))
         return int(record["round"])
 
@@ -457,19 +460,26 @@ def run(config: RunConfig | None = None, run_dir: str | os.PathLike[str] = "run"
     from tqdm.auto import tqdm
 
     bar = tqdm(total=config.rounds, initial=start, disable=not progress, unit="round", desc="dragon")
+    began = time.monotonic()
+    done = start
     for r in range(start, config.rounds):
         record = state.run_round(r)
         state.records.append(record)
+        done = r + 1
         _write_logs(run_dir, state.records)
         bar.set_postfix(reward=f"{record['reward']:.4g}", acc=f"{record.get('accuracy', float('nan')):.2f}")
         bar.update()
-        if (config.checkpoint_every and (r + 1) % config.checkpoint_every == 0) or r + 1 == config.rounds:
-            state.checkpoint(r + 1)
+        out_of_time = config.max_minutes and time.monotonic() - began >= 60 * config.max_minutes
+        if (config.checkpoint_every and done % config.checkpoint_every == 0) or done == config.rounds or out_of_time:
+            state.checkpoint(done)
+        if out_of_time and done < config.rounds:
+            log(f"{run_dir}: --max-minutes {config.max_minutes:g} reached after round {done} of {config.rounds}")
+            break
     bar.close()
     final = run_dir / "final"
     with state.ema_weights():
-        state.adapter.save(final, info={"finetune_run": str(run_dir), "rounds": config.rounds,
-                                        "reward": config.reward, "command": command})
+        state.adapter.save(final, info={"finetune_run": str(run_dir), "rounds": done, "reward": config.reward,
+                                        "command": command})
     last = state.records[-1] if state.records else {}
-    return {"run": str(run_dir), "rounds": config.rounds, "final": str(final), "reward": last.get("reward"),
+    return {"run": str(run_dir), "rounds": done, "final": str(final), "reward": last.get("reward"),
             "first_reward": state.records[0]["reward"] if state.records else None}

@@ -22,7 +22,7 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from finetune.adapter import FinetuneError
+from finetune.adapter import CheckpointError, FinetuneError
 from finetune.evaluate import evaluate, wilson_interval
 from finetune.loop import RunConfig, round_seeds, run
 from finetune.losses import dpo_loss, kto_loss
@@ -326,3 +326,42 @@ def test_plot_and_the_cli(world, tmp_path):
     assert bad.exit_code == 1 and bad.stderr.strip().splitlines()[-1].startswith(
         "finetune: error: reward 'rewardkit:what': unknown rewardkit reward")
     assert plot_run(tmp_path / "run", tmp_path / "c.png") == tmp_path / "c.png"
+
+
+# ------------------------------------------------------------------ LoRA
+def test_lora_starts_as_the_base_trains_only_adapters_and_saves_merged_weights(world, tmp_path):
+    model = TinyDiffusion.load(world / "base")
+    x = torch.randn(3, *model.latent_shape, generator=torch.Generator().manual_seed(0))
+    eps = torch.randn(3, *model.latent_shape, generator=torch.Generator().manual_seed(1))
+    t, cond = torch.tensor([0.2, 0.5, 0.9]), model.encode_prompts(PROMPTS[:3])
+    before = model.per_sample_loss(x, eps, t, cond).detach()
+    model.enable_lora(4)
+    params = model.trainable_parameters()
+    assert params and all(p.requires_grad for p in params)
+    assert sum(p.numel() for p in params) < model.num_parameters() / 2
+    assert torch.equal(model.per_sample_loss(x, eps, t, cond).detach(), before)      # B = 0: the same network
+    with torch.no_grad():
+        for p in params:
+            p.add_(0.05 * torch.randn_like(p))
+    moved = model.per_sample_loss(x, eps, t, cond).detach()
+    assert not torch.allclose(moved, before)
+    assert torch.equal(model.per_sample_loss(x, eps, t, cond, reference=True), before)   # adapters off = reference
+    model.save(tmp_path / "merged")
+    plain = TinyDiffusion.load(tmp_path / "merged")
+    torch.testing.assert_close(plain.per_sample_loss(x, eps, t, cond).detach(), moved, rtol=1e-5, atol=1e-6)
+
+
+def test_a_lora_run_resumes_exactly_and_leaves_the_base_weights_alone(world, tmp_path):
+    run(config(world, lora_rank=2), tmp_path / "straight")
+    run(config(world, lora_rank=2, rounds=2), tmp_path / "stopped")
+    run(run_dir=tmp_path / "stopped", resume=True, rounds=3)
+    a, b = weights(tmp_path / "straight" / "final"), weights(tmp_path / "stopped" / "final")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    base = weights(world / "base")
+    assert set(a) == set(base) and any(not torch.equal(a[k], base[k]) for k in a)
+    with pytest.raises(CheckpointError, match="do not fit this run's model"):
+        # A full fine-tune cannot resume from a LoRA checkpoint.
+        saved = json.loads((tmp_path / "stopped" / "config.json").read_text())
+        saved["config"]["lora_rank"] = 0
+        (tmp_path / "stopped" / "config.json").write_text(json.dumps(saved))
+        run(run_dir=tmp_path / "stopped", resume=True, rounds=4)

@@ -326,6 +326,8 @@ class TinyDiffusion:
         self.net = TinyUNet(n_mels, tuple(channels), blocks_per_level, emb_dim, text_dim,
                             attention_heads).to(self.device)
         self.reference: TinyUNet | None = None
+        #: Rank of the LoRA adapters (0: full fine-tune), see :meth:`enable_lora`.
+        self.lora_rank = 0
         #: Training record of the loaded checkpoint (``config.json["training"]``), empty for a fresh model.
         self.training: dict[str, Any] = {}
         self._prompt_cache: dict[str, torch.Tensor] = {}
@@ -519,6 +521,11 @@ class TinyDiffusion:
             Use the frozen reference (:meth:`freeze_reference`) under ``no_grad``.
         """
         if reference:
+            if self.lora_rank:
+                from ..lora import disabled
+
+                with torch.no_grad(), disabled(self.net):
+                    return self._v_loss(self.net, latents, noise, timesteps, cond)
             if self.reference is None:
                 raise InputError("reference=True: no reference yet; call freeze_reference() before training")
             with torch.no_grad():
@@ -533,15 +540,32 @@ class TinyDiffusion:
         return (net(z, t, cond) - target).square().mean(dim=(1, 2))
 
     def trainable_parameters(self) -> list[nn.Parameter]:
-        """All weights of the policy network (a full fine-tune)."""
+        """All weights of the policy network (a full fine-tune), or only the LoRA matrices after :meth:`enable_lora`."""
         return [p for p in self.net.parameters() if p.requires_grad]
+
+    def enable_lora(self, rank: int, alpha: float | None = None) -> None:
+        """Train low-rank adapters instead of all weights (:mod:`finetune.lora`).
+
+        Every Linear and Conv1d gets a rank-``rank`` update scaled by
+        ``alpha / rank`` (alpha defaults to the rank); the base weights freeze.
+        The reference is then the same network with the adapters switched off,
+        and :meth:`save` writes the merged weights, an ordinary checkpoint.
+        """
+        from ..lora import inject
+
+        inject(self.net, int(rank), alpha)
+        self.lora_rank = int(rank)
+        self.reference = None
 
     def freeze_reference(self) -> None:
         """Snapshot the policy as the frozen reference for ``per_sample_loss(reference=True)``.
 
         A deep copy with ``requires_grad=False``; call it once, before the first
-        optimiser step (again later to move the reference).
+        optimiser step (again later to move the reference). With LoRA there is
+        nothing to copy: the reference is the network with its adapters off.
         """
+        if self.lora_rank:
+            return
         ref = copy.deepcopy(self.net)
         for p in ref.parameters():
             p.requires_grad_(False)
@@ -635,7 +659,13 @@ class TinyDiffusion:
         The weights are written first: the config never names weights that
         are not there yet.
         """
-        save_checkpoint(folder, self.net.state_dict(), self.config, self.training if info is None else info)
+        if self.lora_rank:
+            from ..lora import merged_state_dict
+
+            state = merged_state_dict(self.net)
+        else:
+            state = self.net.state_dict()
+        save_checkpoint(folder, state, self.config, self.training if info is None else info)
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu") -> TinyDiffusion:

@@ -1,0 +1,122 @@
+"""DRAGON on the built-in model: does fine-tuning towards each reward beat the base on held-out prompts?
+
+For each of five rewards (the project-trained encoder's text-audio score,
+per-song FAD and dataset FAD to an exemplar set, aesthetics, Vendi) this runs
+``finetune run`` on the shipped tiny_diffusion checkpoint with a wall-clock
+budget, then ``finetune eval`` on the run's held-out prompts with *all five*
+rewards, so the changes of the rewards that were not optimised (and reward
+hacking) show up next to the target's win rate.
+
+    python benchmarks/bench_dragon.py run clap_score --minutes 20     # one reward (run two at once on 2 cores)
+    python benchmarks/bench_dragon.py report                          # the table of all finished runs
+
+Exemplar set: a held-out corpus (``rewardkit synth make --seed 1``), made
+here if missing. Everything lands in ``--root`` (default ``runs/bench-dragon``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _machine import describe  # noqa: E402
+
+EXEMPLARS = "exemplars"
+EVAL_REWARDS = ["rewardkit:clap_score", "rewardkit:per_song_fad", "rewardkit:fad", "rewardkit:aesthetics",
+                "rewardkit:vendi"]
+#: What each benchmark run optimises, and how (flags of `finetune run`).
+RUNS: dict[str, list[str]] = {
+    "clap_score": ["--reward", "rewardkit:clap_score"],
+    "per_song_fad": ["--reward", "rewardkit:per_song_fad"],
+    "fad": ["--reward", "rewardkit:fad"],
+    "aesthetics": ["--reward", "rewardkit:aesthetics"],
+    "vendi": ["--reward", "rewardkit:vendi"],
+}
+COMMON = ["--prompts-per-round", "8", "--samples-per-prompt", "4", "--demo-steps", "10", "--eval-steps", "20",
+          "--lr", "1e-5", "--beta", "500", "--updates-per-round", "4", "--checkpoint-every", "5", "--rounds", "400",
+          "--heldout-size", "64", "--seed", "0", "--quiet"]
+
+
+def sh(cmd: list[str], log: Path) -> None:
+    print("$", " ".join(cmd), flush=True)
+    with open(log, "a") as f:
+        f.write("$ " + " ".join(cmd) + "\n")
+        f.flush()
+        subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT)
+
+
+def ensure_exemplars(root: Path, n: int) -> Path:
+    folder = root / EXEMPLARS
+    if not (folder / "metadata.csv").is_file():
+        sh([sys.executable, "-m", "rewardkit_cli.rewardkit_main", "synth", "make", str(folder), "--n", str(n),
+            "--seed", "1"], root / "exemplars.log")
+    return folder
+
+
+def run_one(name: str, root: Path, minutes: float, threads: int, extra: list[str]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    exemplars = ensure_exemplars(root, 200)
+    out = root / name
+    log = root / f"{name}.log"
+    started = time.time()
+    sh([sys.executable, "-m", "rewardkit_cli.finetune_main", "run", *RUNS[name], "--ref", str(exemplars), *COMMON,
+        "--max-minutes", str(minutes), "--threads", str(threads), "-o", str(out), "--overwrite", *extra], log)
+    trained = time.time() - started
+    sh([sys.executable, "-m", "rewardkit_cli.finetune_main", "eval", str(out), "--rewards", ",".join(EVAL_REWARDS),
+        "--samples-per-prompt", "2", "--bootstrap", "1000", "--threads", str(threads), "--format", "json"], log)
+    record = json.loads((out / "eval" / "eval.json").read_text())
+    record.update({"train_seconds": trained, "eval_seconds": time.time() - started - trained, "threads": threads,
+                   "machine": describe(), "date": time.strftime("%Y-%m-%d %H:%M"),
+                   "rounds_done": len((out / "log.jsonl").read_text().splitlines()),
+                   "flags": [*RUNS[name], *COMMON, "--max-minutes", str(minutes), *extra]})
+    (root / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def report(root: Path) -> str:
+    lines = []
+    names = [n for n in RUNS if (root / f"{n}.json").is_file()]
+    header = "| optimised | rounds | train min | target win rate | " + " | ".join(
+        r.split(":")[1] for r in EVAL_REWARDS) + " |"
+    lines += [header, "|" + "---|" * (4 + len(EVAL_REWARDS))]
+    for name in names:
+        rec = json.loads((root / f"{name}.json").read_text())
+        rows = {r["reward"]: r for r in rec["rewards"]}
+        target = rows[name]
+        cells = []
+        for spec in EVAL_REWARDS:
+            r = rows[spec.split(":")[1]]
+            mark = "**" if r["reward"] == name else ""
+            cells.append(f"{mark}{r['before']:.4g} -> {r['after']:.4g} ({100 * r['win_rate']:.0f}%){mark}")
+        lo = "" if target["win_lo"] is None else f" [{100 * target['win_lo']:.0f}, {100 * target['win_hi']:.0f}]"
+        lines.append(f"| {name} | {rec['rounds_done']} | {rec['train_seconds'] / 60:.1f} | "
+                     f"{100 * target['win_rate']:.1f}%{lo} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    one = sub.add_parser("run", help="fine-tune towards one reward, then evaluate")
+    one.add_argument("reward", choices=sorted(RUNS))
+    one.add_argument("--minutes", type=float, default=20.0)
+    one.add_argument("--threads", type=int, default=1)
+    one.add_argument("extra", nargs="*", help="more `finetune run` flags (after --)")
+    sub.add_parser("report", help="print the markdown table of finished runs")
+    parser.add_argument("--root", type=Path, default=Path("runs/bench-dragon"))
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.what == "run":
+        run_one(args.reward, args.root, args.minutes, args.threads, args.extra)
+    print(report(args.root))
+
+
+if __name__ == "__main__":
+    main()
