@@ -115,7 +115,8 @@ def load_state(folder: Path, params: list[torch.Tensor], optimizer: torch.optim.
         record = json.loads((folder / "state.json").read_text())
         tensors = load_file(str(folder / "state.safetensors"))
         saved = [tensors.get(f"param.{i}") for i in range(len(params))]
-        if f"param.{len(params)}" in tensors or any(t is None or t.shape != p.shape for t, p in zip(saved, params, strict=True)):
+        misfit = any(t is None or t.shape != p.shape for t, p in zip(saved, params, strict=True))
+        if misfit or f"param.{len(params)}" in tensors:
             raise ValueError("its parameters do not fit this run's model (another model, or LoRA vs full?)")
         with torch.no_grad():
             for p, t in zip(params, saved, strict=True):
