@@ -75,7 +75,8 @@ def run_one(name: str, root: Path, minutes: float, threads: int, extra: list[str
     record = json.loads((out / "eval" / "eval.json").read_text())
     record.update({"train_seconds": trained, "eval_seconds": time.time() - started - trained, "threads": threads,
                    "machine": describe(), "date": time.strftime("%Y-%m-%d %H:%M"),
-                   "rounds_done": len((out / "log.jsonl").read_text().splitlines()),
+                   "rounds_done": sum(json.loads(line)["round"] > 0
+                                      for line in (out / "log.jsonl").read_text().splitlines()),
                    "flags": [*RUNS[name], *COMMON, "--max-minutes", str(minutes), *extra]})
     (root / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
 

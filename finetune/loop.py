@@ -456,6 +456,12 @@ def run(config: RunConfig | None = None, run_dir: str | os.PathLike[str] = "run"
                                             "heldout": len(prompts.heldout)}})
         with atomic_write(run_dir / "heldout_prompts.txt") as f:
             f.write("".join(p + "\n" for p in prompts.heldout).encode())
+        if config.eval_every:
+            # Round 0: the base model on the held-out prompts, where the eval_reward curve starts.
+            t0 = time.perf_counter()
+            state.records.append({"round": 0, "eval_reward": state.evaluate_heldout(),
+                                  "seconds_eval": time.perf_counter() - t0})
+            _write_logs(run_dir, state.records)
 
     from tqdm.auto import tqdm
 
@@ -480,6 +486,7 @@ def run(config: RunConfig | None = None, run_dir: str | os.PathLike[str] = "run"
     with state.ema_weights():
         state.adapter.save(final, info={"finetune_run": str(run_dir), "rounds": done, "reward": config.reward,
                                         "command": command})
-    last = state.records[-1] if state.records else {}
-    return {"run": str(run_dir), "rounds": done, "final": str(final), "reward": last.get("reward"),
-            "first_reward": state.records[0]["reward"] if state.records else None}
+    trained = [r for r in state.records if r["round"] > 0]
+    return {"run": str(run_dir), "rounds": done, "final": str(final),
+            "reward": trained[-1]["reward"] if trained else None,
+            "first_reward": trained[0]["reward"] if trained else None}

@@ -175,7 +175,9 @@ def test_prompt_sources_keep_heldout_prompts_apart(world):
 def test_a_run_logs_every_round_checkpoints_and_changes_the_model(world, tmp_path):
     summary = run(config(world, eval_every=2), tmp_path / "run")
     records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert [r["round"] for r in records] == [1, 2, 3]
+    assert [r["round"] for r in records] == [0, 1, 2, 3]
+    assert set(records[0]) == {"round", "eval_reward", "seconds_eval"}          # the base, before any update
+    records = records[1:]
     for key in ("reward", "value_std", "loss", "accuracy", "policy_mse", "reference_mse", "kl_proxy", "grad_norm",
                 "lr", "positives", "negatives", "seconds_generate", "seconds_train"):
         assert all(np.isfinite(r[key]) for r in records), key
