@@ -72,7 +72,16 @@ class MiniLM:
                 if len(tokenizer) != VOCAB_SIZE:
                     raise RewardkitError(f"{folder}: tokenizer has {len(tokenizer)} tokens, expected {VOCAB_SIZE}; "
                                          "the MiniLM files are incomplete")
-                model = AutoModel.from_pretrained(folder, local_files_only=True).eval().to(self.device)
+                from transformers.utils import logging as hf_logging
+
+                # transformers 5 draws a "Loading weights" bar on stderr for every load; a library stays quiet.
+                bar = hf_logging.is_progress_bar_enabled()
+                hf_logging.disable_progress_bar()
+                try:
+                    model = AutoModel.from_pretrained(folder, local_files_only=True).eval().to(self.device)
+                finally:
+                    if bar:
+                        hf_logging.enable_progress_bar()
                 for p in model.parameters():
                     p.requires_grad_(False)
                 self._tokenizer, self._model = tokenizer, model
