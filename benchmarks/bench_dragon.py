@@ -36,12 +36,14 @@ EVAL_REWARDS = ["rewardkit:clap_score", "rewardkit:per_song_fad", "rewardkit:fad
 RUNS: dict[str, list[str]] = {
     "clap_score": ["--reward", "rewardkit:clap_score"],
     "per_song_fad": ["--reward", "rewardkit:per_song_fad"],
-    "fad": ["--reward", "rewardkit:fad"],
+    # Distribution rewards: pairs by leave-one-out contribution within each prompt (16 pairs of real signal a
+    # round) rather than the set splitter's one set-vs-set comparison a round.
+    "fad": ["--reward", "rewardkit:fad", "--splitter", "best-worst"],
     "aesthetics": ["--reward", "rewardkit:aesthetics"],
-    "vendi": ["--reward", "rewardkit:vendi"],
+    "vendi": ["--reward", "rewardkit:vendi", "--splitter", "best-worst"],
 }
 COMMON = ["--prompts-per-round", "8", "--samples-per-prompt", "4", "--demo-steps", "10", "--eval-steps", "20",
-          "--lr", "1e-5", "--beta", "500", "--updates-per-round", "4", "--checkpoint-every", "5", "--rounds", "400",
+          "--lr", "3e-5", "--beta", "500", "--updates-per-round", "4", "--checkpoint-every", "5", "--rounds", "400",
           "--heldout-size", "64", "--seed", "0", "--quiet"]
 
 
@@ -114,6 +116,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path("runs/bench-dragon"))
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("REWARDKIT_CACHE", str(args.root / "cache"))    # exemplar embeddings, shared by runs
     if args.what == "run":
         run_one(args.reward, args.root, args.minutes, args.threads, args.extra)
     print(report(args.root))
