@@ -278,9 +278,7 @@ class _Run:
         sums: dict[str, float] = {}
         for u in range(c.updates_per_round):
             gen = _generator(c.seed, r, 1, u)
-            count = demos.size
-            order = torch.randperm(count, generator=gen)
-            chosen = order[: c.batch_size] if c.batch_size else order
+            chosen = self.minibatch(demos, gen)
             m = int(chosen.numel())
             if demos.pairs is not None:
                 pairs = torch.from_numpy(demos.pairs)[chosen]
@@ -322,6 +320,24 @@ class _Run:
                                ("grad_norm", float(norm)), ("lr", lr)):
                 sums[key] = sums.get(key, 0.0) + value / c.updates_per_round
         return sums
+
+    def minibatch(self, demos, gen: torch.Generator) -> torch.Tensor:
+        """Indices of the pairs (or KTO samples) of one update: all, or ``batch_size`` drawn from ``gen``.
+
+        A KTO minibatch takes half its samples from each label, so both are in every batch.
+        """
+        size = self.config.batch_size
+        order = torch.randperm(demos.size, generator=gen)
+        if not size or size >= demos.size:
+            return order
+        if demos.pairs is not None:
+            return order[:size]
+        desirable = torch.from_numpy(demos.desirable)[order]
+        good, bad = order[desirable], order[~desirable]
+        n_good = min(good.numel(), max(1, size // 2), size - 1)
+        n_bad = min(bad.numel(), size - n_good)
+        n_good = min(good.numel(), size - n_bad)
+        return torch.cat([good[:n_good], bad[:n_bad]])
 
     def evaluate_heldout(self) -> float:
         c, adapter = self.config, self.adapter

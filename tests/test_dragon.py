@@ -367,3 +367,17 @@ def test_a_lora_run_resumes_exactly_and_leaves_the_base_weights_alone(world, tmp
         saved["config"]["lora_rank"] = 0
         (tmp_path / "stopped" / "config.json").write_text(json.dumps(saved))
         run(run_dir=tmp_path / "stopped", resume=True, rounds=4)
+
+
+def test_kto_minibatches_hold_both_labels(world):
+    from finetune.loop import _Run
+    from finetune.splitters import Split
+
+    fake = _Run.__new__(_Run)
+    fake.config = config(world, loss="kto", batch_size=4)
+    demos = Split(samples=np.arange(10), desirable=np.array([True] * 8 + [False] * 2))
+    for seed in range(20):
+        chosen = fake.minibatch(demos, torch.Generator().manual_seed(seed)).numpy()
+        assert len(chosen) == 4 and len(set(chosen)) == 4
+        labels = demos.desirable[chosen]
+        assert labels.any() and not labels.all()
