@@ -195,6 +195,16 @@ def score_cmd(gen_dir, ref_path, prompts, per_song, aesthetics, fmt, strict, **k
     _report_errors(report.errors, strict)
 
 
+def _statistics_option(ctx, param, value: str) -> tuple[str, ...]:
+    from rewardkit.aesthetics import check_statistics
+    from rewardkit.errors import InputError
+
+    try:
+        return check_statistics(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @main.group("aesthetics", cls=ToolGroup)
 def aesthetics_group() -> None:
     """Aesthetics heads: predicted 1-5 ratings from clip embeddings."""
@@ -206,14 +216,21 @@ def aesthetics_group() -> None:
               help="Head to write (NAME.safetensors, with NAME.json beside it).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split and the initialisation.")
 @click.option("--epochs", type=click.IntRange(min=1), default=300, show_default=True)
+@click.option("--features", default="mean", show_default=True, callback=_statistics_option,
+              help="Statistics over each file's windows the head reads, comma-separated: mean, std, max, min.")
+@click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True, help="Hidden width.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-2, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True)
 @encoder_options
-def aesthetics_train(ratings, output, seed, epochs, **kw) -> None:
+def aesthetics_train(ratings, output, seed, epochs, features, hidden, dropout, weight_decay, lr, **kw) -> None:
     """Train a head on RATINGS (CSV file,rating; files relative to it); print held-out PLCC and SRCC."""
     from rewardkit.training.aesthetics import train_head
 
     choice = _choice(**kw)
-    record = train_head(ratings, choice.build(), output, seed=seed, epochs=epochs, cache=choice.cache(),
-                        command=invocation("rewardkit"))
+    record = train_head(ratings, choice.build(), output, seed=seed, epochs=epochs, features=features,
+                        hidden=hidden, dropout=dropout, weight_decay=weight_decay, lr=lr,
+                        cache=choice.cache(), command=invocation("rewardkit"))
     click.echo(json.dumps({k: record[k] for k in ("clips", "heldout", "heldout_plcc", "heldout_srcc",
                                                   "heldout_mae")}, indent=2))
 

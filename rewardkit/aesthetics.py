@@ -1,11 +1,15 @@
-"""Aesthetics: a small learned head that predicts a 1-5 quality rating from a clip embedding.
+"""Aesthetics: a small learned head that predicts a 1-5 quality rating from a clip's frame embeddings.
 
-The head is an MLP on any encoder's pooled clip embedding (the mean of a
-file's frames), trained from a ratings CSV by ``rewardkit aesthetics train``
-(:mod:`rewardkit.training.aesthetics`). It is saved as ``NAME.safetensors``
-beside ``NAME.json`` (its constructor arguments, the fingerprint of the
-encoder it was trained on, and the training record); it refuses embeddings
-of any other encoder.
+The head is an MLP on statistics over the windows of one file's frame
+embeddings (any encoder's): the mean (the pooled clip embedding), and
+optionally the per-dimension standard deviation, maximum and minimum over
+windows (:func:`frame_statistics`). It is trained from a ratings CSV by
+``rewardkit aesthetics train`` (:mod:`rewardkit.training.aesthetics`) and
+saved as ``NAME.safetensors`` beside ``NAME.json`` (its constructor
+arguments, including the statistics it reads, the fingerprint of the encoder
+it was trained on, and the training record); it refuses embeddings of any
+other encoder. A sidecar without ``features`` (heads written before they
+existed) reads the mean only.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,25 +28,81 @@ from .errors import InputError, RewardkitError
 
 ASSET_DIR = Path(__file__).resolve().parent / "assets" / "aesthetics"
 
+STATISTICS = ("mean", "std", "max", "min")
+"""Statistics over a file's windows a head can read, each one value per embedding dimension."""
+
+
+def check_statistics(features: Sequence[str]) -> tuple[str, ...]:
+    """``features`` as a tuple of known, distinct :data:`STATISTICS` names (InputError otherwise)."""
+    if isinstance(features, str):
+        features = features.split(",")
+    names = tuple(str(f).strip() for f in features)
+    unknown = [f for f in names if f not in STATISTICS]
+    if not names or unknown or len(set(names)) != len(names):
+        raise InputError(f"features: expected distinct names among {', '.join(STATISTICS)}, got {list(names)}")
+    return names
+
+
+def frame_statistics(frames: Sequence[Any], features: Sequence[str] = ("mean",), *,
+                     dim: int | None = None) -> np.ndarray:
+    """Per-file statistics over windows, concatenated in the order of ``features``.
+
+    Parameters
+    ----------
+    frames : sequence of np.ndarray [shape=(n_windows, dim)]
+        Each file's frame embeddings (``EmbeddedFile.frames``); at least one window each.
+    features : sequence of str
+        Names from :data:`STATISTICS`. ``std`` is the population standard
+        deviation (0 for a one-window file).
+    dim : int, optional
+        Required embedding width.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_files, len(features) * dim)], float64
+
+    Examples
+    --------
+    >>> frame_statistics([np.array([[0.0, 1.0], [2.0, 3.0]])], ("mean", "std"))
+    array([[1., 2., 1., 1.]])
+    """
+    features = check_statistics(features)
+    if isinstance(frames, np.ndarray) and frames.ndim == 2:
+        raise InputError(f"frames: expected a list of (n_windows, dim) arrays, one per file, got one array "
+                         f"of shape {frames.shape}; wrap a single file's frames in a list")
+    rows = []
+    for i, f in enumerate(frames):
+        x = as_matrix(f, f"frames[{i}]", dim=dim)
+        dim = x.shape[1]
+        parts = {"mean": x.mean(axis=0), "std": x.std(axis=0), "max": x.max(axis=0), "min": x.min(axis=0)}
+        rows.append(np.concatenate([parts[name] for name in features]))
+    if not rows:
+        return np.zeros((0, len(features) * (dim or 0)))
+    return np.stack(rows)
+
 
 def build_head(config: dict[str, Any]):
     import torch
     from torch import nn
 
     class AestheticsHead(nn.Module):
-        """Pooled embedding -> rating in [1, 5]: standardisation, two GELU layers, a scaled sigmoid.
+        """Window statistics -> rating in [1, 5]: standardisation, two GELU layers, a scaled sigmoid.
 
+        ``dim`` is the encoder's embedding width; the input holds one
+        ``dim``-wide block per statistic in ``features`` (:func:`frame_statistics`).
         The inputs are standardised per dimension with the training set's mean
         and spread (buffers saved with the weights), not per sample: a
         per-sample LayerNorm would remove the overall level of the embedding,
         which for spectral features is exactly the noise floor a rater hears.
         """
 
-        def __init__(self, dim: int, hidden: int = 128, dropout: float = 0.1):
+        def __init__(self, dim: int, hidden: int = 128, dropout: float = 0.1,
+                     features: Sequence[str] = ("mean",)):
             super().__init__()
-            self.register_buffer("feature_mean", torch.zeros(dim))
-            self.register_buffer("feature_std", torch.ones(dim))
-            self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout),
+            width = dim * len(check_statistics(features))
+            self.register_buffer("feature_mean", torch.zeros(width))
+            self.register_buffer("feature_std", torch.ones(width))
+            self.net = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout),
                                      nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 1))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,7 +135,7 @@ def save_head(head, config: dict[str, Any], encoder_fingerprint: str, path: str 
 
 
 class AestheticsPredictor:
-    """A trained head, loaded lazily, scoring pooled embeddings of one encoder.
+    """A trained head, loaded lazily, scoring the frame embeddings of one encoder's files.
 
     Parameters
     ----------
@@ -91,8 +152,14 @@ class AestheticsPredictor:
             meta = json.loads(self.sidecar.read_text())
             self.config, self.encoder = dict(meta["config"]), str(meta["encoder"])
             self.training = meta.get("training", {})
+            self.features = tuple(self.config.get("features", ("mean",)))
         except (ValueError, KeyError, TypeError) as exc:
             raise RewardkitError(f"{self.sidecar}: not an aesthetics head description ({exc})") from None
+        try:
+            check_statistics(self.features)
+        except InputError:
+            raise RewardkitError(f"{self.sidecar}: head reads statistics {list(self.features)}; this rewardkit "
+                                 f"knows {', '.join(STATISTICS)} (a newer rewardkit wrote it?)") from None
 
     @classmethod
     def default_for(cls, encoder_name: str) -> AestheticsPredictor | None:
@@ -113,10 +180,32 @@ class AestheticsPredictor:
             raise InputError(f"{self.weights}: aesthetics head trained on encoder {self.encoder}, "
                              f"not {fingerprint}; train a head for this encoder")
 
+    def score_frames(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        """Predicted ratings in [1, 5], float64 [shape=(n_files,)].
+
+        Parameters
+        ----------
+        frames : sequence of np.ndarray [shape=(n_windows, dim)]
+            Each file's frame embeddings from the head's encoder.
+        """
+        return self._predict(frame_statistics(frames, self.features, dim=int(self.config["dim"])))
+
+    def score_set(self, embedded) -> np.ndarray:
+        """Predicted ratings of the files of an :class:`~rewardkit.embedding.EmbeddingSet`, in its order."""
+        self.check_encoder(embedded.encoder.fingerprint)
+        return self.score_frames([f.frames for f in embedded.files])
+
     def score(self, pooled: Any) -> np.ndarray:
-        """Predicted ratings in [1, 5] for clip embeddings [shape=(n, dim)]."""
+        """Predicted ratings in [1, 5] for pooled clip embeddings [shape=(n, dim)] (mean-only heads)."""
+        if self.features != ("mean",):
+            raise InputError(f"{self.weights}: this head reads {'+'.join(self.features)} over each file's "
+                             "windows, not the pooled mean alone; call score_frames or score_set")
+        return self._predict(as_matrix(pooled, "pooled", dim=int(self.config["dim"])))
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
         import torch
 
-        x = as_matrix(pooled, "pooled", dim=int(self.config["dim"]))
+        if x.shape[0] == 0:
+            return np.zeros(0)
         with torch.inference_mode():
             return self._head(torch.from_numpy(x).float()).double().numpy()

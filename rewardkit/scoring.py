@@ -11,7 +11,7 @@ Which embeddings each metric sees:
 * ``clap_score``: cosine of each clip embedding with its prompt's text embedding
   (cross-modal encoders, when prompts are given);
 * ``ref_similarity``: per file, the cosine similarity to the nearest reference item;
-* ``aesthetics``: the predicted 1-5 rating of an aesthetics head on each clip embedding
+* ``aesthetics``: the predicted 1-5 rating of an aesthetics head on each file's frame embeddings
   (the encoder's shipped head, or ``aesthetics=PATH``), and its mean.
 """
 
@@ -190,7 +190,7 @@ def _report(gen: EmbeddingSet, reference: Reference, enc: Encoder,
         notes.append(f"vendi: {exc}")
 
     if head is not None:
-        table["aesthetics"] = head.score(pooled)
+        table["aesthetics"] = head.score_set(gen)
         metrics["aesthetics"] = float(np.mean(table["aesthetics"]))
 
     if prompts is not None:
