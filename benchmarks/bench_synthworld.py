@@ -46,7 +46,7 @@ def main() -> None:
         rated = Path(tmp) / "rated"
         meta = synth.make_corpus(rated, args.n, seed=args.ratings_seed, degrade_fraction=0.5)
         head = AestheticsPredictor.default_for("synthclap")
-        pred = head.score(embed_files([rated / f for f in meta["file"]], enc).pooled())
+        pred = head.score_set(embed_files([rated / f for f in meta["file"]], enc))
         truth = pd.read_csv(rated / "ratings.csv")["rating"].to_numpy()
     print(f"machine: {describe()}")
     print(f"encoder: {enc.fingerprint()}\n")
@@ -54,7 +54,8 @@ def main() -> None:
     print("\n| attribute | zero-shot accuracy | chance | majority class |\n|---|---:|---:|---:|")
     for name, r in zero.items():
         print(f"| {name} | {r['accuracy']:.3f} | {r['chance']:.3f} | {r['majority']:.3f} |")
-    print(f"\naesthetics head on {args.n} held-out clips (seed {args.ratings_seed}, half degraded): "
+    print(f"\naesthetics head ({'+'.join(head.features)} of the windows, trained on {head.training['clips']} "
+          f"clips) on {args.n} held-out clips (seed {args.ratings_seed}, half degraded): "
           f"PLCC {stats.pearsonr(pred, truth)[0]:.3f}, SRCC {stats.spearmanr(pred, truth)[0]:.3f}, "
           f"MAE {np.abs(pred - truth).mean():.3f}")
 
