@@ -1,9 +1,10 @@
 """finetune: the DRAGON loop over diffusion models, with rewardkit rewards as plug-ins.
 
-Built so far: the adapter protocol (:mod:`finetune.adapter`) that the loop
-drives, and the built-in text-to-music diffusion model
-(:mod:`finetune.models.tiny_diffusion`) with its pretraining
-(:mod:`finetune.pretrain`) and sampling (:mod:`finetune.sample`). The DRAGON
-loop itself is the next step. finetune may import rewardkit; rewardkit never
-imports finetune.
+* :mod:`finetune.loop`: ``run`` (the loop, checkpoints, exact resume) and its :class:`~finetune.loop.RunConfig`;
+* :mod:`finetune.losses`: Diffusion-DPO and Diffusion-KTO; :mod:`finetune.splitters`: rewards to demonstrations;
+* :mod:`finetune.prompts`: prompt sources and held-out prompts; :mod:`finetune.evaluate`: win rates over the base;
+* :mod:`finetune.adapter`: the protocol a model implements; :mod:`finetune.models`: the built-in tiny
+  text-to-music model (:mod:`finetune.pretrain`, :mod:`finetune.sample`); :mod:`finetune.lora`: LoRA layers.
+
+finetune may import rewardkit; rewardkit never imports finetune.
 """
