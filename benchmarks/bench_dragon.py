@@ -32,15 +32,18 @@ from _machine import describe  # noqa: E402
 EXEMPLARS = "exemplars"
 EVAL_REWARDS = ["rewardkit:clap_score", "rewardkit:per_song_fad", "rewardkit:fad", "rewardkit:aesthetics",
                 "rewardkit:vendi"]
-#: What each benchmark run optimises, and how (flags of `finetune run`).
-RUNS: dict[str, list[str]] = {
-    "clap_score": ["--reward", "rewardkit:clap_score"],
-    "per_song_fad": ["--reward", "rewardkit:per_song_fad"],
+#: Benchmark runs: name -> (the reward it optimises, its `finetune run` flags).
+RUNS: dict[str, tuple[str, list[str]]] = {
+    "clap_score": ("clap_score", ["--reward", "rewardkit:clap_score"]),
+    # Every ordered pair of a prompt's K samples (6 pairs for K=4) instead of best vs worst: more signal
+    # from the same generations (the best-worst run lowered the held-out CLAP score).
+    "clap_score-allpairs": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs"]),
+    "per_song_fad": ("per_song_fad", ["--reward", "rewardkit:per_song_fad"]),
     # Distribution rewards: pairs by leave-one-out contribution within each prompt (16 pairs of real signal a
     # round) rather than the set splitter's one set-vs-set comparison a round.
-    "fad": ["--reward", "rewardkit:fad", "--splitter", "best-worst"],
-    "aesthetics": ["--reward", "rewardkit:aesthetics"],
-    "vendi": ["--reward", "rewardkit:vendi", "--splitter", "best-worst"],
+    "fad": ("fad", ["--reward", "rewardkit:fad", "--splitter", "best-worst"]),
+    "aesthetics": ("aesthetics", ["--reward", "rewardkit:aesthetics"]),
+    "vendi": ("vendi", ["--reward", "rewardkit:vendi", "--splitter", "best-worst"]),
 }
 COMMON = ["--prompts-per-round", "8", "--samples-per-prompt", "4", "--demo-steps", "10", "--eval-steps", "20",
           "--lr", "3e-5", "--beta", "500", "--updates-per-round", "4", "--checkpoint-every", "5", "--rounds", "400",
@@ -69,7 +72,7 @@ def run_one(name: str, root: Path, minutes: float, threads: int, extra: list[str
     out = root / name
     log = root / f"{name}.log"
     started = time.time()
-    sh([sys.executable, "-m", "rewardkit_cli.finetune_main", "run", *RUNS[name], "--ref", str(exemplars), *COMMON,
+    sh([sys.executable, "-m", "rewardkit_cli.finetune_main", "run", *RUNS[name][1], "--ref", str(exemplars), *COMMON,
         "--max-minutes", str(minutes), "--threads", str(threads), "-o", str(out), "--overwrite", *extra], log)
     trained = time.time() - started
     sh([sys.executable, "-m", "rewardkit_cli.finetune_main", "eval", str(out), "--rewards", ",".join(EVAL_REWARDS),
@@ -79,7 +82,7 @@ def run_one(name: str, root: Path, minutes: float, threads: int, extra: list[str
                    "machine": describe(), "date": time.strftime("%Y-%m-%d %H:%M"),
                    "rounds_done": sum(json.loads(line)["round"] > 0
                                       for line in (out / "log.jsonl").read_text().splitlines()),
-                   "flags": [*RUNS[name], *COMMON, "--max-minutes", str(minutes), *extra]})
+                   "flags": [*RUNS[name][1], *COMMON, "--max-minutes", str(minutes), *extra]})
     (root / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
@@ -92,11 +95,12 @@ def report(root: Path) -> str:
     for name in names:
         rec = json.loads((root / f"{name}.json").read_text())
         rows = {r["reward"]: r for r in rec["rewards"]}
-        target = rows[name]
+        optimised = RUNS[name][0]
+        target = rows[optimised]
         cells = []
         for spec in EVAL_REWARDS:
             r = rows[spec.split(":")[1]]
-            mark = "**" if r["reward"] == name else ""
+            mark = "**" if r["reward"] == optimised else ""
             cells.append(f"{mark}{r['before']:.4g} -> {r['after']:.4g} ({100 * r['win_rate']:.0f}%){mark}")
         lo = "" if target["win_lo"] is None else f" [{100 * target['win_lo']:.0f}, {100 * target['win_hi']:.0f}]"
         lines.append(f"| {name} | {rec['rounds_done']} | {rec['train_seconds'] / 60:.1f} | "

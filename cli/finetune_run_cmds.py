@@ -26,7 +26,7 @@ RUN_OPTIONS = [
     ("--prompts-per-round", "prompts_per_round", click.IntRange(min=1), "P prompts per round [8]."),
     ("--samples-per-prompt", "samples_per_prompt", click.IntRange(min=1), "K generations per prompt [4]."),
     ("--loss", "loss", click.Choice(["dpo", "kto"]), "Diffusion-DPO or Diffusion-KTO [dpo]."),
-    ("--splitter", "splitter", click.Choice(["best-worst", "set", "prompt", "batch"]),
+    ("--splitter", "splitter", click.Choice(["best-worst", "all-pairs", "set", "prompt", "batch"]),
      "Demonstration splitter [best-worst for DPO, prompt for KTO; set for distribution rewards]."),
     ("--beta", "beta", float, "DPO/KTO beta, no 1/2 folded in (Diffusion-DPO's 5000 = 2500 here) [2500]."),
     ("--lr", "lr", float, "AdamW learning rate [2e-5]."),

@@ -10,6 +10,8 @@ splitter        loss      demonstrations
 ==============  ========  =================================================================
 ``best-worst``  DPO       per prompt, the best vs the worst sample by per-sample value
                           (for distribution rewards that is leave-one-out contribution)
+``all-pairs``   DPO       per prompt, every pair of samples whose values differ, the higher
+                          one winning: K(K-1)/2 pairs from the same K generations
 ``set``         DPO, KTO  the paper's D1/D2: the first K/2 samples of every prompt form one
                           on-policy set, the rest the other; the set with the higher set
                           reward is positive. DPO pairs (D1 sample j, D2 sample j) per
@@ -34,7 +36,7 @@ from rewardkit.rewards import DISTRIBUTION, Scored
 
 __all__ = ["DPO_SPLITTERS", "KTO_SPLITTERS", "Split", "check_splitter", "default_splitter", "split"]
 
-DPO_SPLITTERS = ("best-worst", "set")
+DPO_SPLITTERS = ("best-worst", "all-pairs", "set")
 KTO_SPLITTERS = ("prompt", "batch", "set")
 
 
@@ -75,7 +77,7 @@ def check_splitter(splitter: str, loss: str, samples_per_prompt: int) -> None:
     allowed = DPO_SPLITTERS if loss == "dpo" else KTO_SPLITTERS
     if splitter not in allowed:
         raise InputError(f"splitter: {splitter!r} does not go with loss {loss}; choose one of {', '.join(allowed)}")
-    if splitter in ("best-worst", "set", "prompt") and samples_per_prompt < 2:
+    if splitter in ("best-worst", "all-pairs", "set", "prompt") and samples_per_prompt < 2:
         raise InputError(f"samples-per-prompt: the {splitter} splitter needs K >= 2 samples per prompt, "
                          f"got {samples_per_prompt}")
     if splitter == "set" and samples_per_prompt % 2:
@@ -104,6 +106,15 @@ def split(scored: Scored, splitter: str, loss: str, prompts: int, samples_per_pr
         keep = values.max(axis=1) > values.min(axis=1)
         rows = np.nonzero(keep)[0]
         return Split(pairs=np.stack([index[rows, best[rows]], index[rows, worst[rows]]], axis=1).reshape(-1, 2))
+    if splitter == "all-pairs":
+        rows, first, second = [], *np.triu_indices(k, 1)
+        for p in range(prompts):
+            v = values[p]
+            keep = v[first] != v[second]
+            win = np.where(v[first] > v[second], first, second)[keep]
+            lose = np.where(v[first] > v[second], second, first)[keep]
+            rows.append(np.stack([index[p, win], index[p, lose]], axis=1))
+        return Split(pairs=np.concatenate(rows).reshape(-1, 2))
     if splitter in ("prompt", "batch"):
         threshold = np.median(values, axis=1, keepdims=True) if splitter == "prompt" else np.median(values)
         above, below = values > threshold, values < threshold
@@ -111,4 +122,4 @@ def split(scored: Scored, splitter: str, loss: str, prompts: int, samples_per_pr
         if not above.any() or not below.any():
             return Split(samples=np.zeros(0, np.int64), desirable=np.zeros(0, bool))
         return Split(samples=index[chosen], desirable=above[chosen])
-    raise InputError(f"splitter: unknown {splitter!r}; known: best-worst, set, prompt, batch")
+    raise InputError(f"splitter: unknown {splitter!r}; known: best-worst, all-pairs, set, prompt, batch")

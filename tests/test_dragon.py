@@ -122,6 +122,12 @@ def test_best_worst_pairs_the_extremes_of_each_prompt_and_skips_ties():
     assert s.counts == (2, 2)
 
 
+def test_all_pairs_orders_every_pair_of_a_prompt_and_skips_ties():
+    values = np.array([0.1, 0.9, 0.5, 0.2, 0.2, 0.7])     # 2 prompts x 3 samples
+    s = split(Scored("r", INSTANCE, values), "all-pairs", "dpo", 2, 3)
+    assert sorted(map(tuple, s.pairs.tolist())) == [(1, 0), (1, 2), (2, 0), (5, 3), (5, 4)]
+
+
 def test_set_splitter_makes_the_better_half_positive_and_keeps_pairs_by_prompt():
     values = np.zeros(8)
 
