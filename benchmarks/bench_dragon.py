@@ -38,6 +38,9 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     # Every ordered pair of a prompt's K samples (6 pairs for K=4) instead of best vs worst: more signal
     # from the same generations (the best-worst run lowered the held-out CLAP score).
     "clap_score-allpairs": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs"]),
+    # The same with a third of the learning rate: every run so far lowered the CLAP score as it drifted.
+    "clap_score-allpairs-lr1e-5": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs",
+                                                  "--lr", "1e-5"]),
     "per_song_fad": ("per_song_fad", ["--reward", "rewardkit:per_song_fad"]),
     # Distribution rewards: pairs by leave-one-out contribution within each prompt (16 pairs of real signal a
     # round) rather than the set splitter's one set-vs-set comparison a round.
@@ -72,7 +75,8 @@ def run_one(name: str, root: Path, minutes: float, threads: int, extra: list[str
     out = root / name
     log = root / f"{name}.log"
     started = time.time()
-    sh([sys.executable, "-m", "rewardkit_cli.finetune_main", "run", *RUNS[name][1], "--ref", str(exemplars), *COMMON,
+    # The run's own flags come after the common ones: click keeps an option's last value.
+    sh([sys.executable, "-m", "rewardkit_cli.finetune_main", "run", "--ref", str(exemplars), *COMMON, *RUNS[name][1],
         "--max-minutes", str(minutes), "--threads", str(threads), "-o", str(out), "--overwrite", *extra], log)
     trained = time.time() - started
     sh([sys.executable, "-m", "rewardkit_cli.finetune_main", "eval", str(out), "--rewards", ",".join(EVAL_REWARDS),
@@ -82,7 +86,7 @@ def run_one(name: str, root: Path, minutes: float, threads: int, extra: list[str
                    "machine": describe(), "date": time.strftime("%Y-%m-%d %H:%M"),
                    "rounds_done": sum(json.loads(line)["round"] > 0
                                       for line in (out / "log.jsonl").read_text().splitlines()),
-                   "flags": [*RUNS[name][1], *COMMON, "--max-minutes", str(minutes), *extra]})
+                   "flags": [*COMMON, *RUNS[name][1], "--max-minutes", str(minutes), *extra]})
     (root / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
