@@ -24,6 +24,7 @@ whose weights hash is recorded in the run's config.json and checked.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -31,7 +32,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -248,9 +249,8 @@ class _Run:
         prompts = self.prompts.sample(c.prompts_per_round, c.seed, r)
         batch_prompts = [p for p in prompts for _ in range(c.samples_per_prompt)]
         seeds = round_seeds(c.seed, r, len(batch_prompts))
-        cond = adapter.encode_prompts(batch_prompts)
-        latents = adapter.generate(batch_prompts, seeds, steps=c.demo_steps, guidance=c.guidance, cond=cond) \
-            if _takes_cond(adapter) else adapter.generate(batch_prompts, seeds, steps=c.demo_steps, guidance=c.guidance)
+        latents = adapter.generate(batch_prompts, seeds, steps=c.demo_steps, guidance=c.guidance)
+        cond = adapter.encode_prompts(batch_prompts)           # for the loss; adapters cache prompt embeddings
         audio = adapter.decode(latents)
         t_gen = time.perf_counter()
         scored = self.reward.score(Batch(audio, adapter.sample_rate, batch_prompts))
@@ -348,28 +348,22 @@ class _Run:
         return self.reward.score(Batch(audio, adapter.sample_rate, prompts)).set_value()
 
     # -------------------------------------------------------------- state
-    class _Swap:
-        def __init__(self, run: _Run):
-            self.run = run
-
-        def __enter__(self):
-            run = self.run
-            if run.ema is not None:
-                self.saved = [p.detach().clone() for p in run.params]
-                with torch.no_grad():
-                    for p, e in zip(run.params, run.ema, strict=True):
-                        p.copy_(e)
-
-        def __exit__(self, *exc):
-            run = self.run
-            if run.ema is not None:
-                with torch.no_grad():
-                    for p, s in zip(run.params, self.saved, strict=True):
-                        p.copy_(s)
-
-    def ema_weights(self) -> _Run._Swap:
+    @contextlib.contextmanager
+    def ema_weights(self) -> Iterator[None]:
         """Context: the policy holds the EMA weights inside (no-op without EMA)."""
-        return _Run._Swap(self)
+        if self.ema is None:
+            yield
+            return
+        saved = [p.detach().clone() for p in self.params]
+        with torch.no_grad():
+            for p, e in zip(self.params, self.ema, strict=True):
+                p.copy_(e)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, s in zip(self.params, saved, strict=True):
+                    p.copy_(s)
 
     def checkpoint(self, rounds_done: int) -> Path:
         folder = save_state(self.run_dir, rounds_done, self.adapter, self.params, self.optimizer, self.ema,
@@ -393,15 +387,6 @@ class _Run:
         last = latest_checkpoint(self.run_dir)
         resume = f"the last good checkpoint {last} is untouched" if last else "no checkpoint was written before"
         raise FinetuneError(f"{self.run_dir}: {why}; stopped, the weights before that step are in {folder}; {resume}")
-
-
-def _takes_cond(adapter) -> bool:
-    import inspect
-
-    try:
-        return "cond" in inspect.signature(adapter.generate).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def run(config: RunConfig | None = None, run_dir: str | os.PathLike[str] = "run", *, resume: bool = False,
