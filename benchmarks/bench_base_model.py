@@ -42,6 +42,7 @@ import rewardkit as rk
 from rewardkit import encoders, synth
 from rewardkit.audio import LoadOptions
 from rewardkit.embedding import embed_directory
+from rewardkit.synth.analysis import estimate_tempo
 from rewardkit.synth.captions import REGISTER_WORDS
 
 SR = synth.SAMPLE_RATE
@@ -51,20 +52,8 @@ CHANCE = {"tempo class": 1 / 3, "register": 1 / 3, "key signature": 1 / 12}
 
 # ---------------------------------------------------------------- DSP measures of the audio
 def estimate_bpm(x: np.ndarray) -> float:
-    """Tempo in 70-160 BPM (the corpus's range) from the autocorrelation of a spectral-flux onset envelope.
-
-    Each candidate period also gets half the autocorrelation at twice its lag, which favours the beat
-    over its subdivisions (the same estimator as tests/test_synth.py, limited to the corpus's range).
-    """
-    _, _, z = signal.stft(x, SR, nperseg=512, noverlap=512 - 128)
-    flux = np.maximum(np.diff(np.log1p(100 * np.abs(z)), axis=1), 0).sum(axis=0)
-    flux -= flux.mean()
-    ac = np.correlate(flux, flux, "full")[len(flux) - 1:]
-    bpms = np.arange(70.0, 160.5, 0.5)
-    lags = 60 * (SR / 128) / bpms
-    idx = np.arange(len(ac))
-    score = np.interp(lags, idx, ac) + 0.5 * np.interp(2 * lags, idx, ac, right=0.0)
-    return float(bpms[np.argmax(score)])
+    """Tempo limited to the corpus's range, 70-160 BPM (:func:`rewardkit.synth.analysis.estimate_tempo`)."""
+    return estimate_tempo(x, SR, 70.0, 160.0)
 
 
 _MIDI = np.arange(36, 97)  # C2 .. C7, covers bass, chords and every register of the lead
