@@ -41,6 +41,9 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     # The same with a third of the learning rate: every run so far lowered the CLAP score as it drifted.
     "clap_score-allpairs-lr1e-5": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs",
                                                   "--lr", "1e-5"]),
+    # 4 prompts x 8 samples: 28 ordered pairs a prompt, more contrast between a prompt's best and worst.
+    "clap_score-allpairs-k8": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs",
+                                              "--lr", "1e-5", "--prompts-per-round", "4", "--samples-per-prompt", "8"]),
     "per_song_fad": ("per_song_fad", ["--reward", "rewardkit:per_song_fad"]),
     # Distribution rewards: pairs by leave-one-out contribution within each prompt (16 pairs of real signal a
     # round) rather than the set splitter's one set-vs-set comparison a round.
