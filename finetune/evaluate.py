@@ -30,7 +30,7 @@ import numpy as np
 
 from rewardkit._fileio import atomic_write
 from rewardkit.errors import InputError
-from rewardkit.rewards import DISTRIBUTION, Batch, EmbeddingMemo, make_reward, split_specs
+from rewardkit.rewards import DISTRIBUTION, Batch, EmbeddingMemo, make_rewards, split_specs
 
 from .models import load_model, model_class
 from .prompts import read_prompt_file
@@ -96,7 +96,8 @@ def evaluate(run_dir: str | os.PathLike[str], *, rewards: str | None = None, pro
     prompt_file = Path(prompts) if prompts else run_dir / "heldout_prompts.txt"
     prompt_list = read_prompt_file(prompt_file)
     specs = _reward_specs(rewards, config)
-    built = [make_reward(s, {"ref": config.get("ref"), "encoder": config.get("encoder")}, cache=cache) for s in specs]
+    # One resolution for all specs, so rewards on the same encoder and reference share them.
+    built = make_rewards(",".join(specs), {"ref": config.get("ref"), "encoder": config.get("encoder")}, cache=cache)
     tuned_folder = Path(checkpoint) if checkpoint else run_dir / "final"
     if not tuned_folder.is_dir():
         raise InputError(f"{tuned_folder}: no fine-tuned model (has the run finished?)")

@@ -109,10 +109,11 @@ def split_specs(text: str) -> list[str]:
     return specs
 
 
-def make_rewards(text: str, defaults: Mapping[str, Any] | None = None, **kwargs: Any) -> list[Reward]:
+def make_rewards(text: str, defaults: Mapping[str, Any] | None = None, *,
+                 cache: EmbeddingCache | None = None) -> list[Reward]:
     """Each reward of a comma-separated list, built by :func:`make_reward` with shared encoders and references."""
-    shared = _Shared(kwargs.pop("cache", None))
-    return [make_reward(s, defaults, _shared=shared, **kwargs) for s in split_specs(text)]
+    shared = _Shared(cache)
+    return [make_reward(s, defaults, _shared=shared) for s in split_specs(text)]
 
 
 def make_reward(spec: str, defaults: Mapping[str, Any] | None = None, *, cache: EmbeddingCache | None = None,
