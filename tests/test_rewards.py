@@ -39,6 +39,16 @@ def batch():
     return Batch(audio, 22050, [f"a tone number {i}" for i in range(6)])
 
 
+@pytest.fixture(scope="module")
+def expected(ref_dir, batch):
+    """What the metric core says, computed here without the rewards layer: the batch's mel frames and the reference."""
+    mel = encoders.get("mel", device="cpu")
+    frames = embed_arrays(batch.audio, batch.sample_rate, mel)
+    ref = embed_directory(ref_dir, mel)
+    return {"frames": frames, "pooled": np.stack([f.mean(axis=0, dtype=np.float64) for f in frames]),
+            "ref_pooled": ref.pooled(), "stats": rk.GaussianStats.from_samples(ref.frames())}
+
+
 def mel_reward(name, ref_dir, cache, **extra):
     query = "&".join(f"{k}={v}" for k, v in {"encoder": "mel", **extra}.items())
     return make_reward(f"rewardkit:{name}?{query}", {"ref": str(ref_dir)}, cache=cache)
@@ -56,11 +66,9 @@ def test_embed_arrays_matches_embedding_the_same_clip_from_a_file(tmp_path, batc
         embed_arrays([batch.audio[0], np.full(100, np.nan, np.float32)], 16000, mel)
 
 
-def test_distribution_rewards_are_negated_metrics_with_leave_one_out_contributions(ref_dir, batch, tmp_path):
-    mel = encoders.get("mel", device="cpu")
-    frames = embed_arrays(batch.audio, batch.sample_rate, mel)
-    ref = embed_directory(ref_dir, mel)
-    stats = rk.GaussianStats.from_samples(ref.frames())
+def test_distribution_rewards_are_negated_metrics_with_leave_one_out_contributions(ref_dir, batch, expected,
+                                                                                  tmp_path):
+    frames, stats, pooled = expected["frames"], expected["stats"], expected["pooled"]
 
     fad = mel_reward("fad", ref_dir, rk.EmbeddingCache(tmp_path))
     assert fad.kind == DISTRIBUTION
@@ -74,28 +82,25 @@ def test_distribution_rewards_are_negated_metrics_with_leave_one_out_contributio
     assert scored.set_value([0, 0, 4]) == pytest.approx(-rk.frechet_distance(sub, stats), rel=1e-9)
 
     vendi = make_reward("rewardkit:vendi?encoder=mel&q=2")
-    pooled = np.stack([f.mean(axis=0, dtype=np.float64) for f in frames])
     s = vendi.score(batch)
     np.testing.assert_allclose(s.values, rk.vendi_contributions(pooled, q=2), rtol=1e-9)
     assert s.set_value() == pytest.approx(rk.vendi_score(pooled, q=2), rel=1e-9)
 
     kad = mel_reward("kad", ref_dir, rk.EmbeddingCache(tmp_path))
-    assert kad.score(batch).set_value() == pytest.approx(-rk.kernel_distance(pooled, ref.pooled()), rel=1e-9)
+    assert kad.score(batch).set_value() == pytest.approx(-rk.kernel_distance(pooled, expected["ref_pooled"]),
+                                                            rel=1e-9)
 
 
-def test_per_clip_rewards_and_their_set_value_is_the_mean(ref_dir, batch, tmp_path):
-    mel = encoders.get("mel", device="cpu")
-    frames = embed_arrays(batch.audio, batch.sample_rate, mel)
-    ref = embed_directory(ref_dir, mel)
-    stats = rk.GaussianStats.from_samples(ref.frames())
+def test_per_clip_rewards_and_their_set_value_is_the_mean(ref_dir, batch, expected, tmp_path):
+    frames, stats, pooled = expected["frames"], expected["stats"], expected["pooled"]
     per_song = mel_reward("per_song_fad", ref_dir, rk.EmbeddingCache(tmp_path))
     assert per_song.kind == INSTANCE_TO_DISTRIBUTION
     s = per_song.score(batch)
     np.testing.assert_allclose(s.values, -rk.per_song_frechet(frames, stats, single_frame="point"), rtol=1e-9)
     assert s.set_value([1, 3]) == pytest.approx(np.mean(s.values[[1, 3]]))
     sim = mel_reward("similarity", ref_dir, rk.EmbeddingCache(tmp_path), stat="max")
-    pooled = np.stack([f.mean(axis=0, dtype=np.float64) for f in frames])
-    np.testing.assert_allclose(sim.score(batch).values, rk.similarity_to_set(pooled, ref.pooled()).max, rtol=1e-9)
+    np.testing.assert_allclose(sim.score(batch).values, rk.similarity_to_set(pooled, expected["ref_pooled"]).max,
+                               rtol=1e-9)
 
 
 def test_a_weighted_sum_adds_values_and_set_values_and_shares_embeddings(ref_dir, batch, tmp_path):
