@@ -44,6 +44,15 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     # 4 prompts x 8 samples: 28 ordered pairs a prompt, more contrast between a prompt's best and worst.
     "clap_score-allpairs-k8": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs",
                                               "--lr", "1e-5", "--prompts-per-round", "4", "--samples-per-prompt", "8"]),
+    # The three all-pairs runs above were made before a prompt's pairs shared one timestep and noise
+    # (finetune.loop.pair_batch, 2026-12-03); rerun now, they draw differently. Since then each sample is
+    # denoised once per update, so all pairs of K=8 cost 8 samples a prompt, not 56: more updates a round.
+    "clap_score-k8-u16": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs", "--lr", "1e-5",
+                                         "--prompts-per-round", "4", "--samples-per-prompt", "8",
+                                         "--updates-per-round", "16"]),
+    "clap_score-p8k8-u8": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs", "--lr", "1e-5",
+                                          "--prompts-per-round", "8", "--samples-per-prompt", "8",
+                                          "--updates-per-round", "8"]),
     "per_song_fad": ("per_song_fad", ["--reward", "rewardkit:per_song_fad"]),
     # Distribution rewards: pairs by leave-one-out contribution within each prompt (16 pairs of real signal a
     # round) rather than the set splitter's one set-vs-set comparison a round.

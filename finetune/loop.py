@@ -7,7 +7,8 @@ One round (DESIGN.md, "The loop")::
     scored   = reward.score(clips, prompts)            per-sample values (+ set values)
     split    = splitter(scored)                        DPO pairs or KTO labels (finetune.splitters)
     for u in updates_per_round:                        t and eps drawn from a generator seeded by (seed, round, u),
-        loss = dpo|kto(policy vs reference)            shared by the winner and loser of a pair
+        loss = dpo|kto(policy vs reference)            shared within a pair's group (its prompt for all-pairs);
+                                                       each sample denoised once per update
         AdamW step (gradient clipping, optional EMA)
     log one record; checkpoint every N rounds
 
@@ -52,7 +53,7 @@ from .models import load_model, model_class
 from .prompts import PromptSet, load_prompts
 from .splitters import check_splitter, default_splitter, split
 
-__all__ = ["RunConfig", "load_run_config", "round_seeds", "run"]
+__all__ = ["RunConfig", "load_run_config", "pair_batch", "round_seeds", "run"]
 
 LOG_COLUMNS = ["round", "reward", "value_mean", "value_std", "value_min", "value_max", "set_first", "set_second",
                "positives", "negatives", "loss", "accuracy", "policy_mse", "reference_mse", "kl_proxy", "grad_norm",
@@ -173,6 +174,36 @@ def round_seeds(seed: int, round_index: int, n: int) -> list[int]:
     return [int(s) & (2**63 - 1) for s in state]
 
 
+def _first_seen(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``values`` in order of first appearance, and the position of each entry among them."""
+    distinct, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return distinct[order], rank[inverse.reshape(-1)]
+
+
+def pair_batch(pairs: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """What one DPO update computes for ``pairs`` [shape=(m, 2)] of ``groups`` [shape=(m,)].
+
+    Each distinct sample is re-noised and denoised once, at its group's timestep and noise, however many
+    pairs it is in. Returns ``(samples, sample_group, slots, n_groups)``: the distinct sample indices
+    (winners first, in pair order), the group of each as a position 0..n_groups-1 in order of first
+    appearance (the order in which the groups' timesteps and noise are drawn), and ``slots``
+    [shape=(m, 2)], where each pair's winner and loser sit in ``samples``. When every sample is in one pair
+    and every pair is its own group, this is the plain layout ``winners + losers``, one draw per pair.
+    """
+    members = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    samples, slot = _first_seen(members)
+    group_ids, group_slot = _first_seen(np.asarray(groups))
+    member_group = np.concatenate([group_slot, group_slot])
+    sample_group = np.empty(samples.size, np.int64)
+    sample_group[slot] = member_group
+    if not np.array_equal(sample_group[slot], member_group):
+        raise FinetuneError("splitter: a sample is in pairs of two groups, so its timestep and noise are ambiguous")
+    return samples, sample_group, slot.reshape(2, -1).T, int(group_ids.size)
+
+
 def _generator(seed: int, *key: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, *key]).generate_state(1, np.uint64)[0])
                                          & (2**63 - 1))
@@ -281,11 +312,13 @@ class _Run:
             chosen = self.minibatch(demos, gen)
             m = int(chosen.numel())
             if demos.pairs is not None:
-                pairs = torch.from_numpy(demos.pairs)[chosen]
-                index = torch.cat([pairs[:, 0], pairs[:, 1]])
-                t = adapter.sample_timesteps(m, gen)
-                noise = torch.randn((m, *latents.shape[1:]), generator=gen)
-                t, noise = torch.cat([t, t]), torch.cat([noise, noise])      # shared within each pair
+                picked = chosen.numpy()
+                samples, sample_group, slots, n_groups = pair_batch(demos.pairs[picked], demos.groups[picked])
+                where = torch.from_numpy(sample_group)
+                t = adapter.sample_timesteps(n_groups, gen)[where.to(latents.device)]   # shared within a group
+                noise = torch.randn((n_groups, *latents.shape[1:]), generator=gen)[where]
+                index = torch.from_numpy(samples)
+                win, lose = (torch.from_numpy(slots[:, i]).to(latents.device) for i in (0, 1))
             else:
                 index = torch.from_numpy(demos.samples)[chosen]
                 t = adapter.sample_timesteps(m, gen)
@@ -294,7 +327,7 @@ class _Run:
             pol = adapter.per_sample_loss(x, noise, t, y)
             ref = adapter.per_sample_loss(x, noise, t, y, reference=True)
             if demos.pairs is not None:
-                out = dpo_loss(pol[:m], pol[m:], ref[:m], ref[m:], c.beta)
+                out = dpo_loss(pol[win], pol[lose], ref[win], ref[lose], c.beta)
             else:
                 desirable = torch.from_numpy(demos.desirable)[chosen].to(pol.device)
                 out = kto_loss(pol, ref, desirable, c.beta, c.kto_lambda_desirable, c.kto_lambda_undesirable)

@@ -20,6 +20,13 @@ splitter        loss      demonstrations
 ``batch``       KTO       desirable when above the median value of the whole round
 ==============  ========  =================================================================
 
+Every DPO pair carries a group: the pairs of one group share their timestep
+and noise in the loss, so a sample that is in several pairs of its group
+(``all-pairs``) is re-noised and denoised once per update, not once per pair
+(K samples instead of K(K-1) for a prompt). ``all-pairs`` groups by prompt;
+the other splitters, whose samples are each in one pair, give every pair its
+own group.
+
 Ties give no demonstration (a prompt whose samples are all equal, or two
 equal sets), and a KTO split with only one label present is empty: KTO's
 reference point z needs both.
@@ -45,6 +52,7 @@ class Split:
     """Demonstrations of one round: DPO ``pairs`` [shape=(m, 2)], winner first, or KTO ``labels``."""
 
     pairs: np.ndarray | None = None          # int indices, (winner, loser)
+    groups: np.ndarray | None = None         # DPO: one int per pair; a group shares timestep and noise
     samples: np.ndarray | None = None        # KTO: sample indices
     desirable: np.ndarray | None = None      # KTO: bool, one per sample
     set_values: tuple[float, float] | None = None
@@ -63,6 +71,11 @@ class Split:
         if self.desirable is None:
             return 0, 0
         return int(self.desirable.sum()), int((~self.desirable).sum())
+
+
+def _own_groups(pairs: np.ndarray, **fields) -> Split:
+    """A split whose every pair is its own group (each sample is in one pair)."""
+    return Split(pairs=pairs, groups=np.arange(pairs.shape[0], dtype=np.int64), **fields)
 
 
 def default_splitter(loss: str, reward_kind: str) -> str:
@@ -97,7 +110,7 @@ def split(scored: Scored, splitter: str, loss: str, prompts: int, samples_per_pr
             return Split(set_values=(v1, v2))
         win, lose = (first, second) if v1 > v2 else (second, first)
         if loss == "dpo":
-            return Split(pairs=np.stack([win, lose], axis=1), set_values=(v1, v2))
+            return _own_groups(np.stack([win, lose], axis=1), set_values=(v1, v2))
         samples = np.concatenate([win, lose])
         desirable = np.concatenate([np.ones(win.size, bool), np.zeros(lose.size, bool)])
         return Split(samples=samples, desirable=desirable, set_values=(v1, v2))
@@ -105,16 +118,17 @@ def split(scored: Scored, splitter: str, loss: str, prompts: int, samples_per_pr
         best, worst = values.argmax(axis=1), values.argmin(axis=1)
         keep = values.max(axis=1) > values.min(axis=1)
         rows = np.nonzero(keep)[0]
-        return Split(pairs=np.stack([index[rows, best[rows]], index[rows, worst[rows]]], axis=1).reshape(-1, 2))
+        return _own_groups(np.stack([index[rows, best[rows]], index[rows, worst[rows]]], axis=1).reshape(-1, 2))
     if splitter == "all-pairs":
-        rows, first, second = [], *np.triu_indices(k, 1)
+        rows, groups, first, second = [], [], *np.triu_indices(k, 1)
         for p in range(prompts):
             v = values[p]
             keep = v[first] != v[second]
             win = np.where(v[first] > v[second], first, second)[keep]
             lose = np.where(v[first] > v[second], second, first)[keep]
             rows.append(np.stack([index[p, win], index[p, lose]], axis=1))
-        return Split(pairs=np.concatenate(rows).reshape(-1, 2))
+            groups.append(np.full(win.size, p, dtype=np.int64))
+        return Split(pairs=np.concatenate(rows).reshape(-1, 2), groups=np.concatenate(groups))
     if splitter in ("prompt", "batch"):
         threshold = np.median(values, axis=1, keepdims=True) if splitter == "prompt" else np.median(values)
         above, below = values > threshold, values < threshold

@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 
 from finetune.adapter import CheckpointError, FinetuneError
 from finetune.evaluate import evaluate, wilson_interval
-from finetune.loop import RunConfig, round_seeds, run
+from finetune.loop import RunConfig, pair_batch, round_seeds, run
 from finetune.losses import dpo_loss, kto_loss
 from finetune.models.tiny_diffusion import TinyDiffusion
 from finetune.plot import plot_run
@@ -126,6 +126,62 @@ def test_all_pairs_orders_every_pair_of_a_prompt_and_skips_ties():
     values = np.array([0.1, 0.9, 0.5, 0.2, 0.2, 0.7])     # 2 prompts x 3 samples
     s = split(Scored("r", INSTANCE, values), "all-pairs", "dpo", 2, 3)
     assert sorted(map(tuple, s.pairs.tolist())) == [(1, 0), (1, 2), (2, 0), (5, 3), (5, 4)]
+
+
+def test_all_pairs_denoises_each_sample_once_at_its_prompts_timestep():
+    values = np.array([0.1, 0.9, 0.5, 0.3, 0.2, 0.4, 0.7, 0.6])     # 2 prompts x 4 samples: 6 pairs each
+    s = split(Scored("r", INSTANCE, values), "all-pairs", "dpo", 2, 4)
+    order = np.random.default_rng(0).permutation(s.size)               # a minibatch in shuffled order
+    pairs, groups = s.pairs[order], s.groups[order]
+    samples, sample_group, slots, n_groups = pair_batch(pairs, groups)
+    assert sorted(samples.tolist()) == list(range(8)) and n_groups == 2
+    assert np.array_equal(samples[slots], pairs)                       # every pair finds its two samples
+    assert np.array_equal(sample_group[slots[:, 0]], sample_group[slots[:, 1]])    # a pair shares t and noise
+    prompt = samples // 4
+    assert len(set(zip(prompt.tolist(), sample_group.tolist(), strict=True))) == 2     # one group per prompt
+    assert set(sample_group.tolist()) == {0, 1}
+
+
+def test_denoising_each_sample_once_gives_the_per_pair_loss_and_gradient(world):
+    model = TinyDiffusion.load(world / "base")
+    model.freeze_reference()
+    values = np.array([0.1, 0.9, 0.5, 0.3, 0.2, 0.4, 0.7, 0.6])
+    s = split(Scored("r", INSTANCE, values), "all-pairs", "dpo", 2, 4)
+    samples, sample_group, slots, n_groups = pair_batch(s.pairs, s.groups)
+    gen = torch.Generator().manual_seed(0)
+    latents = torch.randn(8, *model.latent_shape, generator=gen)
+    cond = model.encode_prompts(["a tone"] * 4 + ["a drum"] * 4)
+    t_group = model.sample_timesteps(n_groups, gen)
+    noise_group = torch.randn(n_groups, *latents.shape[1:], generator=gen)
+
+    def loss_and_grad(index, group, win, lose):
+        model.net.zero_grad()
+        t, noise = t_group[group], noise_group[group]
+        pol = model.per_sample_loss(latents[index], noise, t, cond[index])
+        ref = model.per_sample_loss(latents[index], noise, t, cond[index], reference=True)
+        loss = dpo_loss(pol[win], pol[lose], ref[win], ref[lose], beta=50.0).loss
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in model.trainable_parameters()]
+
+    once = loss_and_grad(torch.from_numpy(samples), torch.from_numpy(sample_group), *map(torch.from_numpy, slots.T))
+    m = s.size                                    # the plain layout: winners then losers, one row per pair member
+    prompt_group = torch.from_numpy(sample_group[np.argsort(samples)])      # group of sample i
+    index = torch.from_numpy(np.concatenate([s.pairs[:, 0], s.pairs[:, 1]]))
+    plain = loss_and_grad(index, prompt_group[index], torch.arange(m), torch.arange(m, 2 * m))
+    assert once[0] == pytest.approx(plain[0], rel=1e-6)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-7) for a, b in zip(once[1], plain[1], strict=True))
+
+
+def test_pair_batch_keeps_one_draw_per_pair_when_samples_are_in_one_pair():
+    values = np.array([0.1, 0.9, 0.5, 0.2, 0.3, 0.2, 3.0, -1.0, 0.0])
+    s = split(Scored("r", INSTANCE, values), "best-worst", "dpo", 3, 3)
+    pairs = s.pairs[::-1]
+    samples, sample_group, slots, n_groups = pair_batch(pairs, s.groups[::-1])
+    assert samples.tolist() == pairs[:, 0].tolist() + pairs[:, 1].tolist()
+    assert sample_group.tolist() == [0, 1, 2, 0, 1, 2] and n_groups == 3
+    assert slots.tolist() == [[0, 3], [1, 4], [2, 5]]
+    with pytest.raises(FinetuneError, match="two groups"):
+        pair_batch(np.array([[0, 1], [0, 2]]), np.array([0, 1]))
 
 
 def test_set_splitter_makes_the_better_half_positive_and_keeps_pairs_by_prompt():
