@@ -137,6 +137,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("REWARDKIT_CACHE", str(args.root / "cache"))    # exemplar embeddings, shared by runs
+    os.environ.setdefault("FINETUNE_CACHE", str(args.root / "cache"))     # the base model's eval clips, likewise
     if args.what == "run":
         run_one(args.reward, args.root, args.minutes, args.threads, args.extra)
     print(report(args.root))

@@ -126,14 +126,20 @@ def run_cmd(config_file, output, resume_dir, overwrite, quiet, **flags) -> None:
 @click.option("--device", help="Torch device [the run's].")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Where eval.json/eval.csv go [RUN/eval].")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.option("--base-cache", type=click.Path(file_okay=False),
+              help="Folder caching the base model's clips, shared by every run from one base "
+                   "[$FINETUNE_CACHE/base-generations, else the user cache folder].")
+@click.option("--no-base-cache", is_flag=True, help="Generate the base model's clips afresh and store nothing.")
 @threads_option
 def eval_cmd(run_dir, rewards, prompts, samples_per_prompt, steps, seed, bootstrap, checkpoint, device, output,
-             fmt) -> None:
+             fmt, base_cache, no_base_cache) -> None:
     """Win rate of the fine-tuned model over its base per reward, on held-out prompts with the same seeds."""
     from finetune.evaluate import evaluate
+    from finetune.generations import GenerationCache
 
     frame = evaluate(run_dir, rewards=rewards, prompts=prompts, samples_per_prompt=samples_per_prompt, steps=steps,
                      seed=seed, bootstrap=bootstrap, checkpoint=checkpoint, device=device, output=output,
+                     cache_base=not no_base_cache, base_cache=GenerationCache(base_cache) if base_cache else None,
                      log=lambda m: click.echo(m, err=True))
     emit_frame(frame.drop(columns=["spec"]) if fmt == "table" else frame, fmt)
 

@@ -32,7 +32,8 @@ from rewardkit._fileio import atomic_write
 from rewardkit.errors import InputError
 from rewardkit.rewards import DISTRIBUTION, Batch, EmbeddingMemo, make_rewards, split_specs
 
-from .models import load_model, model_class
+from .generations import GenerationCache, model_digest
+from .models import base_folder, load_model, model_class
 from .prompts import read_prompt_file
 
 __all__ = ["DEFAULT_EVAL_REWARDS", "evaluate", "wilson_interval"]
@@ -67,7 +68,7 @@ def _reward_specs(requested: str | None, run_config: dict[str, Any]) -> list[str
 def evaluate(run_dir: str | os.PathLike[str], *, rewards: str | None = None, prompts: str | None = None,
              samples_per_prompt: int = 2, steps: int | None = None, seed: int = 0, bootstrap: int = 1000,
              checkpoint: str | None = None, device: str | None = None, output: str | os.PathLike[str] | None = None,
-             cache=None, log=lambda m: None):
+             cache=None, cache_base: bool = True, base_cache: GenerationCache | None = None, log=lambda m: None):
     """Evaluate a run (see the module docstring); returns a pandas DataFrame, one row per reward.
 
     Parameters
@@ -82,6 +83,11 @@ def evaluate(run_dir: str | os.PathLike[str], *, rewards: str | None = None, pro
         Evaluate this model folder instead of ``final/`` (e.g. ``RUN/checkpoints/round-000010``).
     output : path, optional
         Also write ``eval.json`` and ``eval.csv`` there (default: ``RUN/eval``).
+    cache : EmbeddingCache, optional
+        The rewards' embedding cache (reference sets).
+    cache_base, base_cache : bool, GenerationCache
+        Take the base model's clips from (and store them in) a :class:`~finetune.generations.GenerationCache`
+        (default location: :func:`~finetune.generations.default_dir`); every run from one base shares them.
     """
     import pandas as pd
 
@@ -108,12 +114,26 @@ def evaluate(run_dir: str | os.PathLike[str], *, rewards: str | None = None, pro
     from .loop import round_seeds
 
     seeds = round_seeds(seed, EVAL_SEED_ROUND, len(batch_prompts))
+    guidance = config.get("guidance", 3.0)
     batches = {}
-    for label, model in (("base", load_model(config["model"], config.get("checkpoint"), device=device)),
-                         ("tuned", model_class(config["model"]).load(tuned_folder, device=device))):
+    if cache_base:
+        base_cache = base_cache or GenerationCache()
+        digest = model_digest(base_folder(config["model"], config.get("checkpoint")))
+        key = digest and base_cache.key(config["model"], digest, batch_prompts, seeds, steps, guidance, device)
+        hit = base_cache.get(key, len(batch_prompts)) if key else None
+        if hit is not None:
+            log(f"base model clips from the cache ({base_cache.root})")
+            batches["base"] = Batch(list(hit[0]), hit[1], batch_prompts)
+    for label in ("base", "tuned"):
+        if label in batches:
+            continue
+        model = (load_model(config["model"], config.get("checkpoint"), device=device) if label == "base"
+                 else model_class(config["model"]).load(tuned_folder, device=device))
         log(f"generating {len(batch_prompts)} clips with the {label} model ({steps} steps)")
-        latents = model.generate(batch_prompts, seeds, steps=steps, guidance=config.get("guidance", 3.0))
-        batches[label] = Batch(model.decode(latents), model.sample_rate, batch_prompts)
+        audio = model.decode(model.generate(batch_prompts, seeds, steps=steps, guidance=guidance))
+        batches[label] = Batch(audio, model.sample_rate, batch_prompts)
+        if label == "base" and cache_base and key and len({len(a) for a in audio}) == 1:
+            base_cache.put(key, np.stack(audio), model.sample_rate)
         del model
     memos = {label: EmbeddingMemo() for label in batches}
 
@@ -152,7 +172,7 @@ def evaluate(run_dir: str | os.PathLike[str], *, rewards: str | None = None, pro
     out.mkdir(parents=True, exist_ok=True)
     record = {"run": str(run_dir), "model": str(tuned_folder), "prompts": str(prompt_file),
               "prompts_count": len(prompt_list), "samples_per_prompt": samples_per_prompt, "steps": steps,
-              "seed": seed, "bootstrap": bootstrap,
+              "seed": seed, "bootstrap": bootstrap, "guidance": guidance,
               "rewards": json.loads(frame.to_json(orient="records"))}
     with atomic_write(out / "eval.json") as f:
         f.write((json.dumps(record, indent=2) + "\n").encode())

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -43,13 +42,14 @@ import torch
 
 from rewardkit import __version__
 from rewardkit._fileio import atomic_write
+from rewardkit.cache import file_digest
 from rewardkit.errors import InputError
 from rewardkit.rewards import Batch, Reward, make_reward
 
 from .adapter import CheckpointError, FinetuneError
 from .checkpoint import latest_checkpoint, load_state, prune, save_state, write_json
 from .losses import dpo_loss, kto_loss
-from .models import load_model, model_class
+from .models import base_folder, load_model
 from .prompts import PromptSet, load_prompts
 from .splitters import check_splitter, default_splitter, split
 
@@ -212,17 +212,7 @@ def _generator(seed: int, *key: int) -> torch.Generator:
 def _weights_hash(folder: Path | None) -> str | None:
     if folder is None or not (folder / "model.safetensors").is_file():
         return None
-    digest = hashlib.sha256()
-    with open(folder / "model.safetensors", "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _base_folder(config: RunConfig) -> Path | None:
-    if config.checkpoint:
-        return Path(config.checkpoint).expanduser()
-    return getattr(model_class(config.model), "default_checkpoint", None)
+    return file_digest(folder / "model.safetensors")
 
 
 def _write_logs(run_dir: Path, records: list[dict[str, Any]]) -> None:
@@ -466,7 +456,7 @@ def run(config: RunConfig | None = None, run_dir: str | os.PathLike[str] = "run"
                            heldout_size=config.heldout_size, column=config.prompt_column)
     reward = make_reward(config.reward, {"ref": config.ref, "encoder": config.encoder}, cache=cache)
     state = _Run(config, run_dir, reward, prompts, log)
-    base = _base_folder(config)
+    base = base_folder(config.model, config.checkpoint)
     base_hash = _weights_hash(base)
 
     start = 0

@@ -10,6 +10,18 @@ settings.register_profile("thorough", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_generation_cache(tmp_path_factory):
+    """`finetune eval` caches base-model clips; tests keep theirs out of the user's cache folder."""
+    old = os.environ.get("FINETUNE_CACHE")
+    os.environ["FINETUNE_CACHE"] = str(tmp_path_factory.mktemp("finetune-cache"))
+    yield
+    if old is None:
+        os.environ.pop("FINETUNE_CACHE", None)
+    else:
+        os.environ["FINETUNE_CACHE"] = old
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
@@ -24,6 +26,7 @@ from safetensors.torch import load_file
 
 from finetune.adapter import CheckpointError, FinetuneError
 from finetune.evaluate import evaluate, wilson_interval
+from finetune.generations import GenerationCache, model_digest
 from finetune.loop import RunConfig, pair_batch, round_seeds, run
 from finetune.losses import dpo_loss, kto_loss
 from finetune.models.tiny_diffusion import TinyDiffusion
@@ -361,6 +364,30 @@ def test_eval_reports_before_after_and_win_rates_for_every_reward(world, tmp_pat
     # Evaluating the base against itself is a draw on every prompt.
     same = evaluate(tmp_path / "run", checkpoint=str(world / "base"), bootstrap=20)
     assert same.loc["brightness", "win_rate"] == 0.5 and same.loc["brightness", "delta"] == 0
+
+
+def test_eval_takes_the_base_clips_from_its_cache_and_ignores_a_broken_entry(world, tmp_path):
+    run(config(world, rounds=1), tmp_path / "run")
+    cache, logs = GenerationCache(tmp_path / "generations"), []
+    first = evaluate(tmp_path / "run", bootstrap=20, base_cache=cache, log=logs.append)
+    entries = list((tmp_path / "generations").glob("*/*.npz"))
+    assert len(entries) == 1 and any("with the base model" in m for m in logs)
+    logs.clear()
+    again = evaluate(tmp_path / "run", bootstrap=20, base_cache=cache, log=logs.append)
+    assert any("from the cache" in m for m in logs) and not any("with the base model" in m for m in logs)
+    pd.testing.assert_frame_equal(first, again)
+    pd.testing.assert_frame_equal(first, evaluate(tmp_path / "run", bootstrap=20, cache_base=False))
+    entries[0].write_bytes(entries[0].read_bytes()[:-40])           # truncated: a miss, generated afresh
+    logs.clear()
+    pd.testing.assert_frame_equal(first, evaluate(tmp_path / "run", bootstrap=20, base_cache=cache, log=logs.append))
+    assert any("with the base model" in m for m in logs)
+    # The key follows the base model's bytes.
+    shutil.copytree(world / "base", tmp_path / "edited")
+    weights_file = tmp_path / "edited" / "model.safetensors"
+    data = bytearray(weights_file.read_bytes())
+    data[-1] ^= 1
+    weights_file.write_bytes(bytes(data))
+    assert model_digest(tmp_path / "edited") != model_digest(world / "base") is not None
 
 
 def test_plot_and_the_cli(world, tmp_path):

@@ -8,10 +8,11 @@ works too. Importing this package builds nothing; each model module imports torc
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from rewardkit.errors import InputError
 
-__all__ = ["BUILTIN_MODELS", "TinyDiffusion", "load_model", "model_class"]
+__all__ = ["BUILTIN_MODELS", "TinyDiffusion", "base_folder", "load_model", "model_class"]
 
 BUILTIN_MODELS = {"tiny_diffusion": "finetune.models.tiny_diffusion:TinyDiffusion"}
 
@@ -34,6 +35,13 @@ def model_class(name: str):
 def load_model(name: str, checkpoint: str | None, device: str = "cpu"):
     """Load ``name`` from ``checkpoint`` (None: the checkpoint the model ships, when it ships one)."""
     return model_class(name).load(checkpoint, device=device)
+
+
+def base_folder(name: str, checkpoint: str | None) -> Path | None:
+    """The folder :func:`load_model` loads ``name`` from: ``checkpoint``, else the model's shipped one (or None)."""
+    if checkpoint:
+        return Path(checkpoint).expanduser()
+    return getattr(model_class(name), "default_checkpoint", None)
 
 
 def __getattr__(name: str):

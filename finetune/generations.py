@@ -1,0 +1,98 @@
+"""A cache of a base model's evaluation clips, so ``finetune eval`` generates them once.
+
+Every run fine-tuned from the same base checkpoint is evaluated against the
+same base clips (same prompts, seeds, steps, guidance). An entry is keyed by
+a hash of the base model's files (``config.json`` and ``model.safetensors``),
+the prompts and seeds, the sampler settings, the device type and the torch
+version, so a changed checkpoint or setting misses. Entries are written
+atomically and carry their key and a checksum of the audio; an entry that
+does not match is ignored and rewritten.
+
+Layout: ``ROOT/<key[:2]>/<key>.npz`` holding ``audio`` (float32, (n, samples)),
+``sample_rate``, ``key``, ``digest``. Location: ``$FINETUNE_CACHE``, else the
+per-user cache folder (``platformdirs.user_cache_dir("finetune")``) with
+``/base-generations`` appended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rewardkit._fileio import atomic_write
+from rewardkit.cache import file_digest
+
+__all__ = ["ENV_VAR", "GenerationCache", "default_dir", "model_digest"]
+
+ENV_VAR = "FINETUNE_CACHE"
+_MODEL_FILES = ("config.json", "model.safetensors")
+
+
+def default_dir() -> Path:
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser() / "base-generations"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("finetune")) / "base-generations"
+
+
+def model_digest(folder: Path | None) -> str | None:
+    """sha256 over a model folder's config and weights; None when the folder lacks them."""
+    if folder is None or not all((folder / name).is_file() for name in _MODEL_FILES):
+        return None
+    parts = {name: file_digest(folder / name) for name in _MODEL_FILES}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _audio_digest(audio: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(audio).tobytes()).hexdigest()
+
+
+class GenerationCache:
+    """Decoded clips of a model, by (model digest, prompts, seeds, steps, guidance, device)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None):
+        self.root = Path(root).expanduser() if root is not None else default_dir()
+
+    @staticmethod
+    def key(model: str, digest: str, prompts: Sequence[str], seeds: Sequence[int], steps: int, guidance: float,
+            device: str) -> str:
+        blob = json.dumps({"model": model, "digest": digest, "prompts": list(prompts), "seeds": [int(s) for s in seeds],
+                           "steps": int(steps), "guidance": float(guidance), "device": torch.device(device).type,
+                           "torch": torch.__version__}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npz"
+
+    def get(self, key: str, n: int) -> tuple[np.ndarray, int] | None:
+        """(audio [shape=(n, samples)], sample_rate), or None when absent or not trustworthy."""
+        path = self._path(key)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                audio, rate, stored, digest = z["audio"], int(z["sample_rate"]), str(z["key"]), str(z["digest"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None
+        ok = (stored == key and audio.dtype == np.float32 and audio.ndim == 2 and audio.shape[0] == n
+              and digest == _audio_digest(audio) and np.isfinite(audio).all())
+        return (audio, rate) if ok else None
+
+    def put(self, key: str, audio: np.ndarray, sample_rate: int) -> None:
+        """Store an entry atomically; a cache that cannot be written is skipped, never fatal."""
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        try:
+            with atomic_write(self._path(key)) as f:
+                np.savez(f, audio=audio, sample_rate=np.array(sample_rate), key=np.array(key),
+                         digest=np.array(_audio_digest(audio)))
+        except OSError:
+            pass
