@@ -217,7 +217,8 @@ def aesthetics_group() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split and the initialisation.")
 @click.option("--epochs", type=click.IntRange(min=1), default=300, show_default=True)
 @click.option("--features", default="mean", show_default=True, callback=_statistics_option,
-              help="Statistics over each file's windows the head reads, comma-separated: mean, std, max, min.")
+              help="Statistics over each file's frames the head reads, comma-separated: mean, std, max, min, "
+                   "delta, delta2 (mean |first|, |second| difference of consecutive frames).")
 @click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True, help="Hidden width.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-2, show_default=True)

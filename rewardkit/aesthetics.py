@@ -3,7 +3,9 @@
 The head is an MLP on statistics over the windows of one file's frame
 embeddings (any encoder's): the mean (the pooled clip embedding), and
 optionally the per-dimension standard deviation, maximum and minimum over
-windows (:func:`frame_statistics`). It is trained from a ratings CSV by
+windows, and the mean absolute first and second differences between
+consecutive frames, which see flutter, jitter and pitch wobble that the
+averages hide (:func:`frame_statistics`). It is trained from a ratings CSV by
 ``rewardkit aesthetics train`` (:mod:`rewardkit.training.aesthetics`) and
 saved as ``NAME.safetensors`` beside ``NAME.json`` (its constructor
 arguments, including the statistics it reads, the fingerprint of the encoder
@@ -28,8 +30,8 @@ from .errors import InputError, RewardkitError
 
 ASSET_DIR = Path(__file__).resolve().parent / "assets" / "aesthetics"
 
-STATISTICS = ("mean", "std", "max", "min")
-"""Statistics over a file's windows a head can read, each one value per embedding dimension."""
+STATISTICS = ("mean", "std", "max", "min", "delta", "delta2")
+"""Statistics over a file's frames a head can read, each one value per embedding dimension."""
 
 
 def check_statistics(features: Sequence[str]) -> tuple[str, ...]:
@@ -53,7 +55,9 @@ def frame_statistics(frames: Sequence[Any], features: Sequence[str] = ("mean",),
         Each file's frame embeddings (``EmbeddedFile.frames``); at least one window each.
     features : sequence of str
         Names from :data:`STATISTICS`. ``std`` is the population standard
-        deviation (0 for a one-window file).
+        deviation (0 for a one-window file); ``delta`` the mean of
+        ``|x[t+1] - x[t]|`` over consecutive frames, ``delta2`` that of
+        ``|x[t+2] - 2 x[t+1] + x[t]|`` (0 when a file has too few frames).
     dim : int, optional
         Required embedding width.
 
@@ -74,11 +78,17 @@ def frame_statistics(frames: Sequence[Any], features: Sequence[str] = ("mean",),
     for i, f in enumerate(frames):
         x = as_matrix(f, f"frames[{i}]", dim=dim)
         dim = x.shape[1]
-        parts = {"mean": x.mean(axis=0), "std": x.std(axis=0), "max": x.max(axis=0), "min": x.min(axis=0)}
-        rows.append(np.concatenate([parts[name] for name in features]))
+        rows.append(np.concatenate([_statistic(x, name) for name in features]))
     if not rows:
         return np.zeros((0, len(features) * (dim or 0)))
     return np.stack(rows)
+
+
+def _statistic(x: np.ndarray, name: str) -> np.ndarray:
+    if name in ("delta", "delta2"):
+        order = 1 if name == "delta" else 2
+        return np.abs(np.diff(x, n=order, axis=0)).mean(axis=0) if len(x) > order else np.zeros(x.shape[1])
+    return {"mean": np.mean, "std": np.std, "max": np.max, "min": np.min}[name](x, axis=0)
 
 
 def build_head(config: dict[str, Any]):

@@ -77,6 +77,9 @@ def test_frame_statistics_values_and_errors():
     a = np.array([[0.0, 1.0], [2.0, 5.0]])
     got = frame_statistics([a, a[:1]], ("mean", "std", "max", "min"))
     np.testing.assert_allclose(got, [[1, 3, 1, 2, 2, 5, 0, 1], [0, 1, 0, 0, 0, 1, 0, 1]])
+    b = np.array([[0.0], [1.0], [3.0], [2.0]])        # differences 1, 2, -1; second differences 1, -3
+    np.testing.assert_allclose(frame_statistics([b, b[:2], b[:1]], ("delta", "delta2")),
+                               [[4 / 3, 2.0], [1.0, 0.0], [0.0, 0.0]])
     with pytest.raises(InputError, match="features: expected distinct names"):
         frame_statistics([a], ("mean", "median"))
     with pytest.raises(InputError, match=r"frames\[1\]: has dimension 4, expected 2"):
