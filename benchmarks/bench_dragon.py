@@ -53,6 +53,16 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "clap_score-p8k8-u8": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs", "--lr", "1e-5",
                                           "--prompts-per-round", "8", "--samples-per-prompt", "8",
                                           "--updates-per-round", "8"]),
+    # clap_score-allpairs-k8's flags again, on the shared-draw code: each update costs 8 samples a prompt, not
+    # 56, so the same minutes give ~3x the rounds of fresh generations (the u16 run reused each round's data
+    # 16 times and fitted its noise instead). Run with --threads 2, nothing else on the machine.
+    "clap_score-k8-fresh": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs",
+                                           "--lr", "1e-5", "--prompts-per-round", "4", "--samples-per-prompt", "8"]),
+    # The fresh run's implicit accuracy on new pairs stayed at 0.5 with loss above log 2: one (t, noise) draw
+    # per sample is a noisy estimate of the likelihood ratio DPO needs. Four draws, averaged.
+    "clap_score-k8-t4": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs",
+                                        "--lr", "1e-5", "--prompts-per-round", "4", "--samples-per-prompt", "8",
+                                        "--timesteps-per-sample", "4"]),
     "per_song_fad": ("per_song_fad", ["--reward", "rewardkit:per_song_fad"]),
     # Distribution rewards: pairs by leave-one-out contribution within each prompt (16 pairs of real signal a
     # round) rather than the set splitter's one set-vs-set comparison a round.

@@ -34,6 +34,8 @@ RUN_OPTIONS = [
     ("--weight-decay", "weight_decay", float, "AdamW weight decay [0]."),
     ("--grad-clip", "grad_clip", float, "Gradient norm clip, 0 for none [1]."),
     ("--updates-per-round", "updates_per_round", click.IntRange(min=1), "Optimiser steps per round [2]."),
+    ("--timesteps-per-sample", "timesteps_per_sample", click.IntRange(min=1), "Timestep and noise draws per "
+     "sample and step; the losses use the mean MSE over them (less noisy, N times the compute) [1]."),
     ("--batch-size", "batch_size", click.IntRange(min=0), "Pairs (DPO) or samples (KTO) per step; 0 = all [0]."),
     ("--ema", "ema", float, "EMA decay of the weights, 0 = off; the final model is the EMA [0]."),
     ("--demo-steps", "demo_steps", click.IntRange(min=1), "Sampler steps of on-policy generations [10]."),

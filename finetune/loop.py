@@ -8,7 +8,8 @@ One round (DESIGN.md, "The loop")::
     split    = splitter(scored)                        DPO pairs or KTO labels (finetune.splitters)
     for u in updates_per_round:                        t and eps drawn from a generator seeded by (seed, round, u),
         loss = dpo|kto(policy vs reference)            shared within a pair's group (its prompt for all-pairs);
-                                                       each sample denoised once per update
+                                                       each sample denoised once per update (or averaged over
+                                                       --timesteps-per-sample draws)
         AdamW step (gradient clipping, optional EMA)
     log one record; checkpoint every N rounds
 
@@ -83,6 +84,7 @@ class RunConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     updates_per_round: int = 2
+    timesteps_per_sample: int = 1
     batch_size: int = 0
     ema: float = 0.0
     demo_steps: int = 10
@@ -104,8 +106,8 @@ class RunConfig:
     lora_alpha: float = 0.0
 
     def __post_init__(self):
-        positive = ("rounds", "prompts_per_round", "samples_per_prompt", "updates_per_round", "demo_steps",
-                    "eval_prompts", "eval_steps", "heldout_size")
+        positive = ("rounds", "prompts_per_round", "samples_per_prompt", "updates_per_round", "timesteps_per_sample",
+                    "demo_steps", "eval_prompts", "eval_steps", "heldout_size")
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name.replace('_', '-')}: must be at least 1, got {getattr(self, name)}")
@@ -295,27 +297,19 @@ class _Run:
         return record
 
     def train(self, r: int, latents: torch.Tensor, cond: torch.Tensor, demos) -> dict[str, float]:
-        c, adapter = self.config, self.adapter
+        c = self.config
         sums: dict[str, float] = {}
         for u in range(c.updates_per_round):
             gen = _generator(c.seed, r, 1, u)
             chosen = self.minibatch(demos, gen)
-            m = int(chosen.numel())
             if demos.pairs is not None:
                 picked = chosen.numpy()
                 samples, sample_group, slots, n_groups = pair_batch(demos.pairs[picked], demos.groups[picked])
-                where = torch.from_numpy(sample_group)
-                t = adapter.sample_timesteps(n_groups, gen)[where.to(latents.device)]   # shared within a group
-                noise = torch.randn((n_groups, *latents.shape[1:]), generator=gen)[where]
-                index = torch.from_numpy(samples)
                 win, lose = (torch.from_numpy(slots[:, i]).to(latents.device) for i in (0, 1))
             else:
-                index = torch.from_numpy(demos.samples)[chosen]
-                t = adapter.sample_timesteps(m, gen)
-                noise = torch.randn((m, *latents.shape[1:]), generator=gen)
-            x, y = latents[index.to(latents.device)], cond[index.to(cond.device)]
-            pol = adapter.per_sample_loss(x, noise, t, y)
-            ref = adapter.per_sample_loss(x, noise, t, y, reference=True)
+                samples = demos.samples[chosen.numpy()]
+                sample_group, n_groups = np.arange(samples.size), samples.size
+            pol, ref = self.denoising_losses(latents, cond, samples, sample_group, n_groups, gen)
             if demos.pairs is not None:
                 out = dpo_loss(pol[win], pol[lose], ref[win], ref[lose], c.beta)
             else:
@@ -343,6 +337,25 @@ class _Run:
                                ("grad_norm", float(norm)), ("lr", lr)):
                 sums[key] = sums.get(key, 0.0) + value / c.updates_per_round
         return sums
+
+    def denoising_losses(self, latents: torch.Tensor, cond: torch.Tensor, samples: np.ndarray,
+                         sample_group: np.ndarray, n_groups: int, gen: torch.Generator):
+        """Policy and reference denoising MSE of ``samples`` [shape=(n,)], each group at shared t and noise.
+
+        With ``timesteps_per_sample`` N > 1, every group draws N (t, noise) and each sample's MSE is the
+        mean over them: a lower-variance estimate of the same expectation the losses are defined with.
+        Draw order: N x n_groups timesteps, then the noise; for N = 1 that is one draw per group.
+        """
+        adapter, n_t = self.adapter, self.config.timesteps_per_sample
+        t_all = adapter.sample_timesteps(n_groups * n_t, gen)
+        noise_all = torch.randn((n_groups * n_t, *latents.shape[1:]), generator=gen)
+        rows = torch.cat([torch.from_numpy(sample_group * n_t + r) for r in range(n_t)])
+        index = torch.from_numpy(samples).repeat(n_t)
+        x, y = latents[index.to(latents.device)], cond[index.to(cond.device)]
+        t, noise = t_all[rows.to(t_all.device)], noise_all[rows]
+        pol = adapter.per_sample_loss(x, noise, t, y).reshape(n_t, -1).mean(dim=0)
+        ref = adapter.per_sample_loss(x, noise, t, y, reference=True).reshape(n_t, -1).mean(dim=0)
+        return pol, ref
 
     def minibatch(self, demos, gen: torch.Generator) -> torch.Tensor:
         """Indices of the pairs (or KTO samples) of one update: all, or ``batch_size`` drawn from ``gen``.

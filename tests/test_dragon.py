@@ -337,6 +337,29 @@ def test_bad_inputs_fail_before_anything_is_trained(world, tmp_path, change, mes
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+def test_several_timesteps_per_sample_average_their_mse_and_resume_exactly(world, tmp_path, monkeypatch):
+    with pytest.raises(InputError, match="timesteps-per-sample: must be at least 1"):
+        config(world, timesteps_per_sample=0)
+    seen = []
+    original = TinyDiffusion.per_sample_loss
+
+    def spy(self, latents, noise, timesteps, cond, reference=False):
+        seen.append((latents.shape[0], timesteps.detach().clone()))
+        return original(self, latents, noise, timesteps, cond, reference)
+
+    monkeypatch.setattr(TinyDiffusion, "per_sample_loss", spy)
+    run(config(world, rounds=1, updates_per_round=1, timesteps_per_sample=3, splitter="all-pairs"), tmp_path / "a")
+    (n_policy, t_policy), (n_ref, t_ref) = seen[-2:]
+    assert n_policy == n_ref == 3 * 6                     # 3 prompts x 2 samples, each at 3 timesteps
+    assert torch.equal(t_policy, t_ref) and t_policy.unique().numel() == 3 * 3      # 3 draws per prompt
+    monkeypatch.undo()
+    run(config(world, rounds=2, timesteps_per_sample=2, ema=0.5), tmp_path / "straight")
+    run(config(world, rounds=1, timesteps_per_sample=2, ema=0.5), tmp_path / "stopped")
+    run(run_dir=tmp_path / "stopped", resume=True, rounds=2)
+    a, b = weights(tmp_path / "straight" / "final"), weights(tmp_path / "stopped" / "final")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_a_run_folder_is_never_overwritten_by_accident(world, tmp_path):
     run(config(world, rounds=1), tmp_path / "run")
     with pytest.raises(InputError, match="already holds a run"):
