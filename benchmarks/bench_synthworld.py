@@ -2,8 +2,8 @@
 
 * synthclap: text-to-audio recall@1/@5 among 100 candidates (10 random sets of the held-out
   corpus), matched vs shuffled caption-audio cosine, zero-shot accuracy per attribute;
-* the synthclap aesthetics head: PLCC and SRCC against the synthetic rater on a held-out,
-  half-degraded corpus of another seed.
+* every shipped aesthetics head (synthclap's, mel's): PLCC and SRCC against the synthetic rater on a
+  held-out, half-degraded corpus of another seed.
 
 Usage::
 
@@ -45,19 +45,24 @@ def main() -> None:
         zero = zero_shot_accuracy(enc, held)
         rated = Path(tmp) / "rated"
         meta = synth.make_corpus(rated, args.n, seed=args.ratings_seed, degrade_fraction=0.5)
-        head = AestheticsPredictor.default_for("synthclap")
-        pred = head.score_set(embed_files([rated / f for f in meta["file"]], enc))
         truth = pd.read_csv(rated / "ratings.csv")["rating"].to_numpy()
+        heads = {}
+        for name in ("synthclap", "mel"):
+            head = AestheticsPredictor.default_for(name)
+            if head is not None:
+                head_encoder = enc if name == "synthclap" else encoders.get(name, device="cpu")
+                heads[name] = (head, head.score_set(embed_files([rated / f for f in meta["file"]], head_encoder)))
     print(f"machine: {describe()}")
     print(f"encoder: {enc.fingerprint()}\n")
     print(json.dumps(retrieval, indent=2))
     print("\n| attribute | zero-shot accuracy | chance | majority class |\n|---|---:|---:|---:|")
     for name, r in zero.items():
         print(f"| {name} | {r['accuracy']:.3f} | {r['chance']:.3f} | {r['majority']:.3f} |")
-    print(f"\naesthetics head ({'+'.join(head.features)} of the windows, trained on {head.training['clips']} "
-          f"clips) on {args.n} held-out clips (seed {args.ratings_seed}, half degraded): "
-          f"PLCC {stats.pearsonr(pred, truth)[0]:.3f}, SRCC {stats.spearmanr(pred, truth)[0]:.3f}, "
-          f"MAE {np.abs(pred - truth).mean():.3f}")
+    for name, (head, pred) in heads.items():
+        print(f"\n{name} aesthetics head ({'+'.join(head.features)} of the frames, trained on "
+              f"{head.training['clips']} clips) on {args.n} held-out clips (seed {args.ratings_seed}, half degraded): "
+              f"PLCC {stats.pearsonr(pred, truth)[0]:.3f}, SRCC {stats.spearmanr(pred, truth)[0]:.3f}, "
+              f"MAE {np.abs(pred - truth).mean():.3f}")
 
 
 if __name__ == "__main__":

@@ -76,6 +76,7 @@ def test_audio_demo_scores_every_set_and_writes_a_plot(tmp_path):
     assert set(rows) == {"clean", "degraded", "off-prompt"}
     assert rows["clean"]["synthclap:clap_score"] > rows["off-prompt"]["synthclap:clap_score"] + 0.3
     assert rows["clean"]["synthclap:aesthetics"] > rows["degraded"]["synthclap:aesthetics"]
+    assert rows["clean"]["mel:aesthetics"] > rows["degraded"]["mel:aesthetics"] + 0.5       # the mel head ships too
     assert rows["degraded"]["mel:per_song_fad_mean"] > rows["clean"]["mel:per_song_fad_mean"]
     png = tmp_path / "d" / "demo.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote the plot to {png}" in result.stderr
