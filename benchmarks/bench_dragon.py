@@ -63,6 +63,8 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "clap_score-k8-t4": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs",
                                         "--lr", "1e-5", "--prompts-per-round", "4", "--samples-per-prompt", "8",
                                         "--timesteps-per-sample", "4"]),
+    # Aesthetics from the mel head (PLCC 0.84; it hears detune and jitter) instead of synthclap's (0.74).
+    "aesthetics-mel": ("aesthetics", ["--reward", "rewardkit:aesthetics?encoder=mel"]),
     "per_song_fad": ("per_song_fad", ["--reward", "rewardkit:per_song_fad"]),
     # Distribution rewards: pairs by leave-one-out contribution within each prompt (16 pairs of real signal a
     # round) rather than the set splitter's one set-vs-set comparison a round.
@@ -115,21 +117,22 @@ def run_one(name: str, root: Path, minutes: float, threads: int, extra: list[str
 def report(root: Path) -> str:
     lines = []
     names = [n for n in RUNS if (root / f"{n}.json").is_file()]
-    header = "| optimised | rounds | train min | target win rate | " + " | ".join(
+    header = "| optimised | rounds | train min | threads | target win rate | " + " | ".join(
         r.split(":")[1] for r in EVAL_REWARDS) + " |"
-    lines += [header, "|" + "---|" * (4 + len(EVAL_REWARDS))]
+    lines += [header, "|" + "---|" * (5 + len(EVAL_REWARDS))]
     for name in names:
         rec = json.loads((root / f"{name}.json").read_text())
-        rows = {r["reward"]: r for r in rec["rewards"]}
-        optimised = RUNS[name][0]
-        target = rows[optimised]
+        rows = {r["spec"]: r for r in rec["rewards"]}
+        target = next(r for r in rec["rewards"] if r["optimised"])
         cells = []
         for spec in EVAL_REWARDS:
-            r = rows[spec.split(":")[1]]
-            mark = "**" if r["reward"] == optimised else ""
+            r = rows[spec]
+            mark = "**" if r is target else ""
             cells.append(f"{mark}{r['before']:.4g} -> {r['after']:.4g} ({100 * r['win_rate']:.0f}%){mark}")
         lo = "" if target["win_lo"] is None else f" [{100 * target['win_lo']:.0f}, {100 * target['win_hi']:.0f}]"
-        lines.append(f"| {name} | {rec['rounds_done']} | {rec['train_seconds'] / 60:.1f} | "
+        if target["spec"] not in EVAL_REWARDS:              # e.g. a reward on another encoder: its own cell
+            lo += f" ({target['spec']}: {target['before']:.4g} -> {target['after']:.4g})"
+        lines.append(f"| {name} | {rec['rounds_done']} | {rec['train_seconds'] / 60:.1f} | {rec['threads']} | "
                      f"{100 * target['win_rate']:.1f}%{lo} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
