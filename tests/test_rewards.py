@@ -154,7 +154,7 @@ def test_user_rewards_by_module_and_callable(tmp_path, monkeypatch, batch):
     ("rewardkit:fad?encoder=mel", {}, "fad needs a reference set"),
     ("rewardkit:vendi?bogus=1", {}, "unknown option 'bogus'"),
     ("rewardkit:clap_score?encoder=mel", {}, "encoder 'mel' has no text tower"),
-    ("rewardkit:aesthetics?encoder=mel", {}, "no head ships for encoder 'mel'"),
+    ("rewardkit:aesthetics?encoder=crepe", {}, "no head ships for encoder 'crepe'"),
     ("rewardkit:vendi?encoder=nope", {}, "encoder: unknown name 'nope'"),
     ("fad", {}, "expected 'rewardkit:NAME' or 'module:callable'"),
     ("no_such_module_xyz:f", {}, "cannot import module 'no_such_module_xyz'"),

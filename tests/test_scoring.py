@@ -4,6 +4,7 @@ from audio_files import write_bad_files, write_good_set
 
 import rewardkit as rk
 from rewardkit import encoders
+from rewardkit.aesthetics import AestheticsPredictor
 from rewardkit.embedding import embed_directory
 from rewardkit.errors import InputError
 from rewardkit.reference import Reference, build_reference, read_captions
@@ -38,7 +39,11 @@ def test_score_reports_every_metric_consistently_with_the_metric_core(sets, mel,
     assert m["per_song_fad_mean"] == pytest.approx(per_song.mean(), rel=1e-9)
     assert m["per_song_fad_median"] == pytest.approx(np.median(per_song), rel=1e-9)
     assert list(report.per_song["file"]) == [f"clip_{i:02d}.wav" for i in range(4)]
-    assert list(report.per_song.columns) == ["file", "frames", "per_song_fad", "ref_similarity"]
+    # mel ships an aesthetics head, so its rating is a column too (and agrees with the head on the same frames)
+    assert list(report.per_song.columns) == ["file", "frames", "per_song_fad", "ref_similarity", "aesthetics"]
+    head = AestheticsPredictor.default_for("mel")
+    np.testing.assert_allclose(report.per_song["aesthetics"], head.score_set(gen), rtol=1e-9)
+    assert m["aesthetics"] == pytest.approx(report.per_song["aesthetics"].mean(), rel=1e-12)
     assert {e.file for e in report.errors} == {f"broken/{n}" for n in write_bad_files(tmp_path / "names")}
     d = report.to_dict()
     assert set(d) >= {"metrics", "per_song", "errors", "encoder"}
