@@ -19,15 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rewardkit._fileio import atomic_write
-from rewardkit.cache import file_digest
+from rewardkit.cache import file_digest, read_entry, write_entry
 
 __all__ = ["ENV_VAR", "GenerationCache", "default_dir", "model_digest"]
 
@@ -52,10 +50,6 @@ def model_digest(folder: Path | None) -> str | None:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def _audio_digest(audio: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(audio).tobytes()).hexdigest()
-
-
 class GenerationCache:
     """Decoded clips of a model, by (model digest, prompts, seeds, steps, guidance, device)."""
 
@@ -75,24 +69,16 @@ class GenerationCache:
 
     def get(self, key: str, n: int) -> tuple[np.ndarray, int] | None:
         """(audio [shape=(n, samples)], sample_rate), or None when absent or not trustworthy."""
-        path = self._path(key)
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                audio, rate, stored, digest = z["audio"], int(z["sample_rate"]), str(z["key"]), str(z["digest"])
-        except FileNotFoundError:
+        entry = read_entry(self._path(key), key, "audio")
+        if entry is None or "sample_rate" not in entry:
             return None
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            return None
-        ok = (stored == key and audio.dtype == np.float32 and audio.ndim == 2 and audio.shape[0] == n
-              and digest == _audio_digest(audio) and np.isfinite(audio).all())
-        return (audio, rate) if ok else None
+        audio = entry["audio"]
+        ok = audio.dtype == np.float32 and audio.ndim == 2 and audio.shape[0] == n
+        return (audio, int(entry["sample_rate"])) if ok else None
 
     def put(self, key: str, audio: np.ndarray, sample_rate: int) -> None:
         """Store an entry atomically; a cache that cannot be written is skipped, never fatal."""
-        audio = np.ascontiguousarray(audio, dtype=np.float32)
         try:
-            with atomic_write(self._path(key)) as f:
-                np.savez(f, audio=audio, sample_rate=np.array(sample_rate), key=np.array(key),
-                         digest=np.array(_audio_digest(audio)))
+            write_entry(self._path(key), key, "audio", np.asarray(audio, dtype=np.float32), sample_rate=sample_rate)
         except OSError:
             pass

@@ -58,6 +58,36 @@ def _data_digest(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
+def write_entry(path: str | os.PathLike[str], key: str, name: str, data: np.ndarray, **extra: Any) -> None:
+    """Write a checked entry atomically: ``data`` under ``name``, ``key``, a sha256 ``digest`` of it, ``extra``.
+
+    Raises OSError when it cannot be written (``path`` is then untouched).
+    """
+    data = np.ascontiguousarray(data)
+    with atomic_write(path) as f:
+        np.savez(f, **{name: data}, **{k: np.asarray(v) for k, v in extra.items()},
+                 key=np.array(key), digest=np.array(_data_digest(data)))
+
+
+def read_entry(path: str | os.PathLike[str], key: str, name: str) -> dict[str, np.ndarray] | None:
+    """The arrays of an entry written by :func:`write_entry` under ``key``, or None.
+
+    None when the file is missing or unreadable, holds another key, or its
+    ``name`` array is not finite or does not match its digest (truncated,
+    corrupted or misplaced). Callers still check dtype and shape.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            entry = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    data = entry.get(name)
+    if (data is None or str(entry.get("key")) != key or str(entry.get("digest")) != _data_digest(data)
+            or not np.isfinite(data).all()):
+        return None
+    return entry
+
+
 @dataclass(frozen=True)
 class CacheStats:
     root: Path
@@ -93,27 +123,17 @@ class EmbeddingCache:
     def get(self, fingerprint: str, key: str, dim: int) -> np.ndarray | None:
         """The entry, or None when absent or not trustworthy (which is then removed)."""
         path = self._path(fingerprint, key)
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                emb, stored_key, digest = z["embeddings"], str(z["key"]), str(z["digest"])
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            self._discard(path)
-            return None
-        ok = (stored_key == key and emb.dtype == np.float32 and emb.ndim == 2 and emb.shape[1] == dim
-              and emb.shape[0] > 0 and digest == _data_digest(emb) and np.isfinite(emb).all())
-        if not ok:
-            self._discard(path)
+        entry = read_entry(path, key, "embeddings")
+        emb = None if entry is None else entry["embeddings"]
+        if emb is None or emb.dtype != np.float32 or emb.ndim != 2 or emb.shape[1] != dim or emb.shape[0] == 0:
+            self._discard(path)   # absent (a no-op) or not trustworthy
             return None
         return emb
 
     def put(self, fingerprint: str, key: str, embeddings: np.ndarray) -> None:
         """Store an entry atomically (float32)."""
-        emb = np.ascontiguousarray(embeddings, dtype=np.float32)
         try:
-            with atomic_write(self._path(fingerprint, key)) as f:
-                np.savez(f, embeddings=emb, key=np.array(key), digest=np.array(_data_digest(emb)))
+            write_entry(self._path(fingerprint, key), key, "embeddings", np.asarray(embeddings, dtype=np.float32))
         except OSError as exc:
             raise CacheError(f"{self.root}: cannot write the cache ({exc})") from None
 
