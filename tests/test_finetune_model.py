@@ -17,7 +17,7 @@ import torch
 from click.testing import CliRunner
 
 from finetune.adapter import CheckpointError, DiffusionAdapter
-from finetune.models.tiny_diffusion import TinyDiffusion
+from finetune.models.tiny_diffusion import TinyDiffusion, rotate_positions
 from finetune.pretrain import pretrain
 from finetune.sample import sample_plan, write_samples
 from rewardkit.errors import InputError
@@ -89,6 +89,45 @@ def test_same_seed_same_latents_whatever_the_batch_layout(model, cond):
     assert torch.equal(together, again)
     other = model.generate(PROMPTS, [1, 2, 4], steps=4, guidance=2.0, cond=cond)
     assert torch.equal(other[:2], together[:2]) and not torch.allclose(other[2], together[2])
+
+
+def test_rotary_positions_make_attention_scores_depend_on_the_offset_only():
+    gen = torch.Generator().manual_seed(0)
+    q, k = torch.randn(8, generator=gen), torch.randn(8, generator=gen)
+    t = 12
+    rq = rotate_positions(q.expand(t, 8), base=100.0)
+    rk = rotate_positions(k.expand(t, 8), base=100.0)
+    scores = rq @ rk.T                                      # scores[p, r] for the same q and k at every position
+    for offset in range(-t + 1, t):
+        diagonal = torch.diagonal(scores, offset)
+        torch.testing.assert_close(diagonal, diagonal[:1].expand_as(diagonal), atol=1e-5, rtol=0)
+    assert not torch.allclose(scores[0, 0], scores[0, 3])   # ... and it does depend on the offset
+    torch.testing.assert_close(rq.norm(dim=1), q.norm().expand(t))  # a rotation: norms are kept
+    torch.testing.assert_close(rq[0], q)                    # position 0 is not rotated
+
+
+def test_a_rotary_model_is_batch_invariant_and_an_old_config_means_no_rotation(tmp_path, cond):
+    rope = tiny(3, rope_base=100.0)
+    plain = tiny(3)
+    assert rope.config["rope_base"] == 100.0 and plain.config["rope_base"] == 0.0
+    together = rope.generate(PROMPTS, [1, 2, 3], steps=3, guidance=2.0, cond=cond)
+    alone = torch.cat([rope.generate([p], [s], steps=3, guidance=2.0, cond=cond[i:i + 1])
+                       for i, (p, s) in enumerate(zip(PROMPTS, [1, 2, 3], strict=True))])
+    torch.testing.assert_close(together, alone, atol=1e-6, rtol=0)
+    # Same weights, positions on or off: different samples (the rotation is really applied).
+    assert (together - plain.generate(PROMPTS, [1, 2, 3], steps=3, guidance=2.0, cond=cond)).abs().max() > 1e-4
+    rope.save(tmp_path / "rope")
+    torch.testing.assert_close(TinyDiffusion.load(tmp_path / "rope").generate(PROMPTS, [1, 2, 3], steps=3,
+                                                                              guidance=2.0, cond=cond),
+                               together, atol=0, rtol=0)
+    # A checkpoint written before rope_base existed has no such key: it loads as content-only attention.
+    plain.save(tmp_path / "old")
+    record = json.loads((tmp_path / "old" / "config.json").read_text())
+    del record["config"]["rope_base"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(record))
+    assert TinyDiffusion.load(tmp_path / "old").config["rope_base"] == 0.0
+    with pytest.raises(InputError, match="rope_base"):
+        TinyDiffusion(**{**TINY, "channels": [16, 30], "attention_heads": 2, "rope_base": 100.0})  # 15 per head
 
 
 def test_same_seed_same_audio_and_decode_contract(model, cond):

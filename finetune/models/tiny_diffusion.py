@@ -142,14 +142,37 @@ class ResBlock(nn.Module):
         return self.skip(x) + self.conv2(F.silu(h))
 
 
-class SelfAttention(nn.Module):
-    """Multi-head self-attention over time, pre-norm, residual; written out (no mode-dependent fast path)."""
+def rotate_positions(x: torch.Tensor, base: float) -> torch.Tensor:
+    """Rotary position embedding (Su et al. 2021) of x [shape=(..., t, d)], d even, positions 0 .. t-1.
 
-    def __init__(self, channels: int, heads: int):
+    Channel pair (i, i + d/2) of position p is rotated by the angle p * base**(-2i/d),
+    so a query-key product depends on the two positions only through their offset.
+    """
+    t, d = x.shape[-2:]
+    freqs = base ** (-torch.arange(0, d // 2, device=x.device, dtype=torch.float32) * 2 / d)
+    angles = torch.arange(t, device=x.device, dtype=torch.float32)[:, None] * freqs[None, :]   # (t, d/2)
+    cos, sin = torch.cos(angles).to(x.dtype), torch.sin(angles).to(x.dtype)
+    a, b = x[..., :d // 2], x[..., d // 2:]
+    return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over time, pre-norm, residual; written out (no mode-dependent fast path).
+
+    With ``rope_base`` > 0 the queries and keys carry rotary positions
+    (:func:`rotate_positions`), so attention can tell how far apart two frames
+    are (what a steady beat is made of); with 0 it sees content only.
+    """
+
+    def __init__(self, channels: int, heads: int, rope_base: float = 0.0):
         super().__init__()
         if channels % heads:
             raise InputError(f"attention_heads: {heads} does not divide {channels} channels")
+        if rope_base and (channels // heads) % 2:
+            raise InputError(f"rope_base: rotary positions need an even width per head, got {channels} channels "
+                             f"in {heads} heads")
         self.heads = heads
+        self.rope_base = float(rope_base)
         self.norm = nn.GroupNorm(_groups(channels), channels)
         self.qkv = nn.Conv1d(channels, 3 * channels, 1)
         self.out = nn.Conv1d(channels, channels, 1)
@@ -159,6 +182,8 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, t = x.shape
         q, k, v = self.qkv(self.norm(x)).reshape(n, 3, self.heads, c // self.heads, t).transpose(-1, -2).unbind(1)
+        if self.rope_base:
+            q, k = rotate_positions(q, self.rope_base), rotate_positions(k, self.rope_base)
         h = F.scaled_dot_product_attention(q, k, v)                  # (n, heads, t, c/heads)
         return x + self.out(h.transpose(-1, -2).reshape(n, c, t))
 
@@ -180,10 +205,12 @@ class TinyUNet(nn.Module):
         Caption embedding size (384 for MiniLM).
     attention_heads : int
         Heads of the self-attention at the bottom level (0: none).
+    rope_base : float
+        Base of the attention's rotary positions (0: none, content-only attention).
     """
 
     def __init__(self, n_mels: int, channels: tuple[int, ...], blocks_per_level: int, emb_dim: int,
-                 text_dim: int, attention_heads: int):
+                 text_dim: int, attention_heads: int, rope_base: float = 0.0):
         super().__init__()
         self.time_mlp = nn.Sequential(RowLinear(TIME_FEATURES, emb_dim), nn.SiLU(), RowLinear(emb_dim, emb_dim))
         self.text_mlp = nn.Sequential(RowLinear(text_dim, emb_dim), nn.SiLU(), RowLinear(emb_dim, emb_dim))
@@ -201,7 +228,7 @@ class TinyUNet(nn.Module):
             if i < len(channels) - 1:
                 self.downsample.append(nn.Conv1d(c, c, 3, stride=2, padding=1))
         self.mid1 = ResBlock(c_prev, c_prev)
-        self.attn = SelfAttention(c_prev, attention_heads) if attention_heads else nn.Identity()
+        self.attn = SelfAttention(c_prev, attention_heads, rope_base) if attention_heads else nn.Identity()
         self.mid2 = ResBlock(c_prev, c_prev)
         self.up = nn.ModuleList()
         self.upsample = nn.ModuleList()
@@ -283,8 +310,9 @@ class TinyDiffusion:
         Added to the mel power before the log; silence maps to log(log_floor).
     latent_mean, latent_std : float
         Scalar normalisation of the log-mel (measured on the corpus by ``pretrain``).
-    channels, blocks_per_level, emb_dim, text_dim, attention_heads :
-        The :class:`TinyUNet`.
+    channels, blocks_per_level, emb_dim, text_dim, attention_heads, rope_base :
+        The :class:`TinyUNet` (``rope_base`` 0, no rotary positions, is what
+        checkpoints saved before it existed mean).
     schedule_offset : float
         s of the cosine schedule.
     nnls_iters, griffin_lim_iters : int
@@ -303,7 +331,7 @@ class TinyDiffusion:
                  fmin: float = 0.0, fmax: float | None = None, n_frames: int = 250, log_floor: float = 1e-5,
                  latent_mean: float = -7.65, latent_std: float = 4.3,
                  channels: tuple[int, ...] | list[int] = (64, 128, 192), blocks_per_level: int = 2,
-                 emb_dim: int = 256, text_dim: int = 384, attention_heads: int = 4,
+                 emb_dim: int = 256, text_dim: int = 384, attention_heads: int = 4, rope_base: float = 0.0,
                  schedule_offset: float = 0.008, nnls_iters: int = 30, griffin_lim_iters: int = 32,
                  device: str | torch.device = "cpu"):
         fmax = sample_rate / 2 if fmax is None else float(fmax)
@@ -319,12 +347,12 @@ class TinyDiffusion:
             "log_floor": float(log_floor), "latent_mean": float(latent_mean), "latent_std": float(latent_std),
             "channels": channels, "blocks_per_level": int(blocks_per_level), "emb_dim": int(emb_dim),
             "text_dim": int(text_dim), "attention_heads": int(attention_heads),
-            "schedule_offset": float(schedule_offset), "nnls_iters": int(nnls_iters),
+            "rope_base": float(rope_base), "schedule_offset": float(schedule_offset), "nnls_iters": int(nnls_iters),
             "griffin_lim_iters": int(griffin_lim_iters)}
         self.sample_rate = int(sample_rate)
         self.device = torch.device(device)
         self.net = TinyUNet(n_mels, tuple(channels), blocks_per_level, emb_dim, text_dim,
-                            attention_heads).to(self.device)
+                            attention_heads, rope_base).to(self.device)
         self.reference: TinyUNet | None = None
         #: Rank of the LoRA adapters (0: full fine-tune), see :meth:`enable_lora`.
         self.lora_rank = 0
