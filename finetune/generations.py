@@ -3,10 +3,10 @@
 Every run fine-tuned from the same base checkpoint is evaluated against the
 same base clips (same prompts, seeds, steps, guidance). An entry is keyed by
 a hash of the base model's files (``config.json`` and ``model.safetensors``),
-the prompts and seeds, the sampler settings, the device type and the torch
-version, so a changed checkpoint or setting misses. Entries are written
-atomically and carry their key and a checksum of the audio; an entry that
-does not match is ignored and rewritten.
+the prompts and seeds, the sampler settings, the device type (and, on the
+CPU, the torch thread count) and the torch version, so a changed checkpoint
+or setting misses. Entries are written atomically and carry their key and a
+checksum of the audio; an entry that does not match is ignored and rewritten.
 
 Layout: ``ROOT/<key[:2]>/<key>.npz`` holding ``audio`` (float32, (n, samples)),
 ``sample_rate``, ``key``, ``digest``. Location: ``$FINETUNE_CACHE``, else the
@@ -51,7 +51,7 @@ def model_digest(folder: Path | None) -> str | None:
 
 
 class GenerationCache:
-    """Decoded clips of a model, by (model digest, prompts, seeds, steps, guidance, device)."""
+    """Decoded clips of a model, by (model digest, prompts, seeds, steps, guidance, device, CPU threads)."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None):
         self.root = Path(root).expanduser() if root is not None else default_dir()
@@ -59,9 +59,13 @@ class GenerationCache:
     @staticmethod
     def key(model: str, digest: str, prompts: Sequence[str], seeds: Sequence[int], steps: int, guidance: float,
             device: str) -> str:
+        device_type = torch.device(device).type
+        # The CPU's thread count changes float rounding (about 1e-6 in the clips): part of the key, so a hit
+        # is bit for bit what this process would generate.
+        threads = torch.get_num_threads() if device_type == "cpu" else None
         blob = json.dumps({"model": model, "digest": digest, "prompts": list(prompts), "seeds": [int(s) for s in seeds],
-                           "steps": int(steps), "guidance": float(guidance), "device": torch.device(device).type,
-                           "torch": torch.__version__}, sort_keys=True)
+                           "steps": int(steps), "guidance": float(guidance), "device": device_type,
+                           "threads": threads, "torch": torch.__version__}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def _path(self, key: str) -> Path:

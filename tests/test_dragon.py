@@ -413,6 +413,20 @@ def test_eval_takes_the_base_clips_from_its_cache_and_ignores_a_broken_entry(wor
     assert model_digest(tmp_path / "edited") != model_digest(world / "base") is not None
 
 
+def test_the_base_cache_key_names_everything_that_changes_the_clips(monkeypatch):
+    args = dict(model="tiny_diffusion", digest="d" * 64, prompts=["a", "b"], seeds=[0, 1], steps=20, guidance=3.0,
+                device="cpu")
+    key = GenerationCache.key(**args)
+    assert key == GenerationCache.key(**args)
+    for change in ({"prompts": ["a", "c"]}, {"seeds": [0, 2]}, {"steps": 10}, {"guidance": 2.0},
+                   {"digest": "e" * 64}, {"device": "cuda"}):
+        assert GenerationCache.key(**{**args, **change}) != key, change
+    # The CPU thread count changes the clips' rounding, so it is part of the key there (and only there).
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 7)
+    assert GenerationCache.key(**args) != key
+    assert GenerationCache.key(**{**args, "device": "cuda:1"}) == GenerationCache.key(**{**args, "device": "cuda"})
+
+
 def test_plot_and_the_cli(world, tmp_path):
     (tmp_path / "run.toml").write_text(textwrap.dedent(f"""
         reward = "dragon_test_rewards:brightness"
