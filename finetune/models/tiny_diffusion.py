@@ -20,7 +20,8 @@ Representation ("latents")
 Network
     A 1-D U-Net over time (:class:`TinyUNet`): three levels (default 64, 128,
     192 channels, two residual blocks each, stride-2 downsampling), self-attention
-    at the bottom (1/4 of the frame rate, whole-clip context), nearest
+    at the bottom (1/4 of the frame rate, whole-clip context; content-only, or
+    with rotary positions when ``rope_base`` > 0), nearest
     upsampling and skip concatenation. Every residual block is FiLM-modulated
     by one embedding vector: MLP(sinusoidal(t)) + MLP(caption), where the
     caption is the 384-d all-MiniLM-L6-v2 sentence embedding
