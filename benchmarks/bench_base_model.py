@@ -12,7 +12,8 @@ in pretraining) the base model generates one clip each; then, in one run:
   holds most spectral power). Each is reported next to chance, to the same samples against shuffled
   captions (the floor), to real held-out corpus clips with their own captions (the ceiling: how well
   the DSP measure itself works) and to those real clips passed through the model's own mel
-  representation and decoder (what any sample of this model could reach at best);
+  representation and decoder (what any sample of this model could reach at best); and how steady
+  each set's beat is, whatever its tempo (:func:`rewardkit.synth.analysis.beat_strength`);
 * generation speed on CPU (clips per second including decoding) at 20 and 40 DDIM steps.
 
 Usage::
@@ -42,7 +43,7 @@ import rewardkit as rk
 from rewardkit import encoders, synth
 from rewardkit.audio import LoadOptions
 from rewardkit.embedding import embed_directory
-from rewardkit.synth.analysis import estimate_tempo
+from rewardkit.synth.analysis import beat_strength, estimate_tempo
 from rewardkit.synth.captions import REGISTER_WORDS
 
 SR = synth.SAMPLE_RATE
@@ -129,12 +130,12 @@ def calibrate_register(n: int, seed: int) -> tuple[float, float]:
 
 
 def measure(x: np.ndarray, thresholds: tuple[float, float]) -> dict[str, object]:
-    """The DSP reading of one clip: tempo class, register and key signature."""
+    """The DSP reading of one clip: tempo class, register, key signature, and how steady its beat is."""
     x = np.asarray(x, dtype=np.float64)
     top = top_voice_midi(x)
     register = "low" if top < thresholds[0] else "mid" if top < thresholds[1] else "high"
     return {"tempo class": synth.tempo_class_for(estimate_bpm(x)), "register": register,
-            "key signature": diatonic_set(x)}
+            "key signature": diatonic_set(x), "beat strength": beat_strength(x, SR, 70.0, 160.0)}
 
 
 def stated(caption: str, a: synth.ClipAttributes) -> dict[str, object]:
@@ -253,6 +254,9 @@ def main() -> None:
             cells.append(f"{rate:.3f} +- {np.sqrt(rate * (1 - rate) / count):.3f} (n={count})")
         floor = shuffled_agreement(gen_measured, said_gen, attribute)
         print(f"| {attribute} | {CHANCE[attribute]:.3f} | {floor:.3f} | " + " | ".join(cells) + " |")
+    print("\nbeat strength (onset-envelope autocorrelation peak at 70-160 BPM; 1 = perfectly periodic), median: "
+          + ", ".join(f"{name} {np.median([m['beat strength'] for m in measured]):.2f}"
+                      for name, (measured, _) in readings.items()))
     print("\nmeasured class shares of the samples vs the captions:")
     for attribute in ("tempo class", "register"):
         classes = synth.TEMPO_CLASSES if attribute == "tempo class" else synth.REGISTERS

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from rewardkit import synth
 from rewardkit.errors import InputError
-from rewardkit.synth.analysis import estimate_tempo
+from rewardkit.synth.analysis import beat_strength, estimate_tempo
 from rewardkit.synth.degrade import noise_snr_db
 from rewardkit_cli.synth_cmd import synth as synth_cli
 
@@ -139,6 +139,20 @@ def test_tempo_of_clips_with_drums_matches_tempo_bpm():
             misses.append((a.tempo_bpm, a.drums, estimate))
     # A 2-s clip holds only a few beats (and echoes add off-beat periodicity): allow a few misses.
     assert len(misses) <= 3, misses
+
+
+def test_beat_strength_separates_a_steady_beat_from_noise_and_silence():
+    rng = np.random.default_rng(0)
+    clicks = np.zeros(4 * SR)
+    clicks[::SR * 60 // 125] = 1.0                           # 125 BPM: a period of exactly 60 envelope frames
+    clicks += 1e-3 * rng.normal(size=clicks.size)
+    noise = rng.normal(size=4 * SR)
+    assert beat_strength(clicks, SR) > 0.9
+    assert abs(beat_strength(noise, SR)) < 0.2
+    assert beat_strength(np.zeros(4 * SR), SR) == 0.0
+    # Rendered corpus clips with drums have a steadier beat than noise; the drumless ones much less so.
+    drummed = [beat_strength(audio, SR) for audio, a, _ in map(synth.render_clip, range(12)) if a.drums != "none"]
+    assert np.median(drummed) > 0.4
 
 
 def _pitch_classes(x: np.ndarray) -> np.ndarray:
