@@ -63,6 +63,11 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "clap_score-k8-t4": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs",
                                         "--lr", "1e-5", "--prompts-per-round", "4", "--samples-per-prompt", "8",
                                         "--timesteps-per-sample", "4"]),
+    # k8-fresh gained +0.013 at lr 1e-5 with a small KL proxy and the implicit accuracy at 0.5: twice the step
+    # size along the same (mostly prompt-independent) direction. Run with --threads 2, alone.
+    "clap_score-k8-fresh-lr2e-5": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs",
+                                                  "--lr", "2e-5", "--prompts-per-round", "4",
+                                                  "--samples-per-prompt", "8"]),
     # Aesthetics from the mel head (PLCC 0.84; it hears detune and jitter) instead of synthclap's (0.74).
     "aesthetics-mel": ("aesthetics", ["--reward", "rewardkit:aesthetics?encoder=mel"]),
     "per_song_fad": ("per_song_fad", ["--reward", "rewardkit:per_song_fad"]),
