@@ -82,8 +82,8 @@ def read_entry(path: str | os.PathLike[str], key: str, name: str) -> dict[str, n
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return None
     data = entry.get(name)
-    if (data is None or str(entry.get("key")) != key or str(entry.get("digest")) != _data_digest(data)
-            or not np.isfinite(data).all()):
+    if (data is None or data.dtype.kind not in "fc" or str(entry.get("key")) != key
+            or str(entry.get("digest")) != _data_digest(data) or not np.isfinite(data).all()):
         return None
     return entry
 

@@ -1,3 +1,4 @@
+import hashlib
 import multiprocessing
 import os
 import shutil
@@ -70,7 +71,7 @@ def test_other_encoder_settings_do_not_share_entries(tmp_path, mel):
     assert sorted(cache.stats().by_encoder.values()) == [2, 2]
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "flip"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "flip", "text"])
 def test_damaged_entries_are_recomputed_not_trusted(tmp_path, mel, damage):
     write_good_set(tmp_path / "a", 1)
     cache = EmbeddingCache(tmp_path / "cache")
@@ -81,6 +82,10 @@ def test_damaged_entries_are_recomputed_not_trusted(tmp_path, mel, damage):
         entry.write_bytes(raw[: len(raw) // 2])
     elif damage == "garbage":
         entry.write_bytes(b"\x00" * len(raw))
+    elif damage == "text":  # a well-formed entry, right key and checksum, whose data are not numbers
+        text = np.array(["not", "floats"])
+        with np.load(entry) as z:
+            np.savez(entry, embeddings=text, key=z["key"], digest=hashlib.sha256(text.tobytes()).hexdigest())
     else:  # same size, one float changed: only the checksum can tell
         arr = np.load(entry)["embeddings"]
         arr[0, 0] += 1.0
