@@ -221,6 +221,28 @@ def test_schedule_endpoints(model):
     torch.testing.assert_close(alpha.square() + sigma.square(), torch.ones(3))
 
 
+def test_shifted_schedule_divides_the_snr_and_an_old_config_means_no_shift(tmp_path):
+    t = torch.linspace(0, 1, 11)
+    plain, shifted = tiny(0), tiny(0, schedule_shift=4.0)
+    (a, s), (a4, s4) = plain.alpha_sigma(t), shifted.alpha_sigma(t)
+    assert a4[0] == 1.0 and s4[0] == 0.0 and a4[-1] == 0.0 and s4[-1] == 1.0
+    torch.testing.assert_close(a4.square() + s4.square(), torch.ones(11))
+    inner = slice(1, -1)
+    torch.testing.assert_close((a4 / s4)[inner].square(), (a / s)[inner].square() / 16, rtol=1e-5, atol=0)
+    assert (a4[inner] < a[inner]).all()                     # more noise at every inner t
+    # Training and sampling both go through the schedule: same weights, different samples.
+    cond = torch.randn(2, 384, generator=torch.Generator().manual_seed(0))
+    assert (plain.generate(PROMPTS[:2], [1, 2], steps=3, cond=cond)
+            - shifted.generate(PROMPTS[:2], [1, 2], steps=3, cond=cond)).abs().max() > 1e-4
+    plain.save(tmp_path / "old")
+    record = json.loads((tmp_path / "old" / "config.json").read_text())
+    del record["config"]["schedule_shift"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(record))
+    torch.testing.assert_close(TinyDiffusion.load(tmp_path / "old").alpha_sigma(t), (a, s), atol=0, rtol=0)
+    with pytest.raises(InputError, match="schedule_shift"):
+        TinyDiffusion(**{**TINY, "schedule_shift": 0.0})
+
+
 def test_save_load_round_trip_and_finetuned_weights_load(tmp_path, cond):
     model = tiny(2)
     model.save(tmp_path / "base", info={"note": "base"})

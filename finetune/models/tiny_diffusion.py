@@ -37,6 +37,8 @@ Diffusion
     (2021), ``alpha_t = cos(pi/2 (t+s)/(1+s)) / cos(pi/2 s/(1+s))``, s = 0.008,
     ``sigma_t = sqrt(1 - alpha_t^2)``; z_t = alpha_t x + sigma_t eps. alpha_1 = 0
     exactly (zero terminal SNR), which v-prediction handles without division.
+    ``schedule_shift`` k divides the SNR by k^2 at every t (Hoogeboom et al.
+    2023); k = 1, the plain cosine schedule, is the default.
     The network predicts v = alpha_t eps - sigma_t x (Salimans & Ho 2022); the
     training target of :meth:`TinyDiffusion.per_sample_loss` is v, and the loss
     is mean((v_hat - v)^2) over the 64 x 250 latent entries, t ~ U(0, 1).
@@ -316,6 +318,9 @@ class TinyDiffusion:
         checkpoints saved before it existed mean).
     schedule_offset : float
         s of the cosine schedule.
+    schedule_shift : float
+        k of the shifted schedule (SNR / k^2, see :meth:`alpha_sigma`); 1, the
+        plain cosine schedule, is what checkpoints saved before it existed mean.
     nnls_iters, griffin_lim_iters : int
         Decoder iterations (fixed, so decode is deterministic and its cost known).
     device : str or torch.device
@@ -333,7 +338,8 @@ class TinyDiffusion:
                  latent_mean: float = -7.65, latent_std: float = 4.3,
                  channels: tuple[int, ...] | list[int] = (64, 128, 192), blocks_per_level: int = 2,
                  emb_dim: int = 256, text_dim: int = 384, attention_heads: int = 4, rope_base: float = 0.0,
-                 schedule_offset: float = 0.008, nnls_iters: int = 30, griffin_lim_iters: int = 32,
+                 schedule_offset: float = 0.008, schedule_shift: float = 1.0, nnls_iters: int = 30,
+                 griffin_lim_iters: int = 32,
                  device: str | torch.device = "cpu"):
         fmax = sample_rate / 2 if fmax is None else float(fmax)
         if not 0 <= fmin < fmax <= sample_rate / 2:
@@ -341,6 +347,8 @@ class TinyDiffusion:
         if n_frames < 4 or latent_std <= 0 or log_floor <= 0:
             raise InputError(f"n_frames >= 4, latent_std > 0 and log_floor > 0 needed, got {n_frames}, "
                              f"{latent_std}, {log_floor}")
+        if not schedule_shift > 0:
+            raise InputError(f"schedule_shift: need a positive number, got {schedule_shift}")
         channels = [int(c) for c in channels]
         self.config: dict[str, Any] = {
             "sample_rate": int(sample_rate), "n_fft": int(n_fft), "hop_length": int(hop_length),
@@ -348,7 +356,8 @@ class TinyDiffusion:
             "log_floor": float(log_floor), "latent_mean": float(latent_mean), "latent_std": float(latent_std),
             "channels": channels, "blocks_per_level": int(blocks_per_level), "emb_dim": int(emb_dim),
             "text_dim": int(text_dim), "attention_heads": int(attention_heads),
-            "rope_base": float(rope_base), "schedule_offset": float(schedule_offset), "nnls_iters": int(nnls_iters),
+            "rope_base": float(rope_base), "schedule_offset": float(schedule_offset),
+            "schedule_shift": float(schedule_shift), "nnls_iters": int(nnls_iters),
             "griffin_lim_iters": int(griffin_lim_iters)}
         self.sample_rate = int(sample_rate)
         self.device = torch.device(device)
@@ -516,15 +525,27 @@ class TinyDiffusion:
 
             alpha_t = f(t) / f(0),  f(t) = cos(pi/2 (t + s) / (1 + s)),   sigma_t = sqrt(1 - alpha_t^2)
 
-        computed in float64, with alpha_0 = 1 and alpha_1 = 0 exactly.
-        Returns two tensors of t's shape, float32.
+        computed in float64, with alpha_0 = 1 and alpha_1 = 0 exactly. With
+        ``schedule_shift`` k != 1 the signal-to-noise ratio alpha^2 / sigma^2
+        is divided by k^2 at every t (the shifted schedule of Hoogeboom et al.
+        2023, "simple diffusion"): a latent of 64 x 250 strongly correlated
+        entries keeps its coarse structure (beat, register) visible to much
+        higher noise than one entry does, so the unshifted schedule decides
+        that structure in the last few percent of t. Returns two tensors of
+        t's shape, float32.
         """
         s = self.config["schedule_offset"]
         t64 = t.double()
         alpha = (torch.cos(0.5 * math.pi * (t64 + s) / (1 + s)) / math.cos(0.5 * math.pi * s / (1 + s)))
         # cos(pi/2) is 6e-17 in floating point; the schedule's end point is exactly pure noise.
         alpha = torch.where(t64 >= 1.0, 0.0, alpha.clamp(0.0, 1.0))
-        return alpha.float(), (1.0 - alpha.square()).clamp(min=0.0).sqrt().float()
+        sigma = (1.0 - alpha.square()).clamp(min=0.0).sqrt()
+        k = self.config["schedule_shift"]
+        if k != 1.0:
+            # SNR / k^2 at every t; the end points (alpha 1 and 0) stay where they are.
+            norm = (alpha.square() + (k * sigma).square()).sqrt()
+            alpha, sigma = alpha / norm, k * sigma / norm
+        return alpha.float(), sigma.float()
 
     def sample_timesteps(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n continuous times t ~ U(0, 1) [shape=(n,)], drawn on the CPU from ``generator``, moved to ``device``."""
