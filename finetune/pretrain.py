@@ -14,7 +14,8 @@ The loop, top to bottom:
    become the model's ``latent_mean`` / ``latent_std`` config.
 3. Each step: a batch of clips, one random wording each, 10 % of them replaced by
    the unconditional (zero) caption; the v-prediction loss of
-   :meth:`TinyDiffusion.per_sample_loss` at t ~ U(0, 1); AdamW, gradient
+   :meth:`TinyDiffusion.pretrain_loss` at t ~ U(0, 1) (for a beat grid
+   model, with the clips' ``tempo_bpm`` and the tempo head's loss); AdamW, gradient
    clipping at 1, linear warm-up then cosine decay of the learning rate over the
    expected number of steps (re-estimated from the pace so far when the
    budget is wall-clock time); an EMA of the weights.
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from rewardkit.audio import load_audio
@@ -65,14 +67,18 @@ def corpus_log_mels(model: TinyDiffusion, folder: Path, files: list[str], batch:
     return torch.cat(out)
 
 
-def eval_loss(model: TinyDiffusion, net: torch.nn.Module, latents: torch.Tensor, cond: torch.Tensor) -> float:
-    """Mean v-loss of ``net`` on a fixed batch with fixed noise and stratified t = (i + 1/2) / n."""
+def eval_loss(model: TinyDiffusion, net: torch.nn.Module, latents: torch.Tensor, cond: torch.Tensor,
+              bpm: torch.Tensor | None = None) -> float:
+    """Mean v-loss of ``net`` on a fixed batch with fixed noise and stratified t = (i + 1/2) / n.
+
+    ``bpm``: the clips' tempi for a beat grid model (as in training); ignored otherwise.
+    """
     n = latents.shape[0]
     gen = torch.Generator().manual_seed(EVAL_SEED)
     noise = torch.randn(latents.shape, generator=gen)
     t = (torch.arange(n, dtype=torch.float32) + 0.5) / n
     with torch.no_grad():
-        return float(model._v_loss(net, latents, noise, t, cond).mean())
+        return float(model._v_loss(net, latents, noise, t, cond, bpm if net.beat_harmonics else None).mean())
 
 
 def _lr_at(step: int, expected: int, lr: float, warmup: int) -> float:
@@ -204,6 +210,14 @@ def pretrain(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
     model = TinyDiffusion(**config, device=device)
     del probe
     latents = model.normalise(log_mels).to(device)
+    tempi = None
+    if model.config["beat_harmonics"]:
+        if "tempo_bpm" not in meta.columns:
+            raise InputError(f"{data_dir / 'metadata.csv'}: a beat grid model (beat_harmonics > 0) needs a "
+                             "'tempo_bpm' column (the clips' tempi; `rewardkit synth make` writes one)")
+        tempi = torch.tensor(pd.to_numeric(meta["tempo_bpm"], errors="coerce").to_numpy(np.float32))
+        if not (torch.isfinite(tempi) & (tempi > 0)).all():
+            raise InputError(f"{data_dir / 'metadata.csv'}: 'tempo_bpm' needs a positive number on every row")
     variants = caption_variants(meta)
     flat = [c for v in variants for c in v]
     text = model.encode_prompts(flat)
@@ -217,6 +231,7 @@ def pretrain(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
     eval_rows = np.arange(min(64, n_clips))
     eval_latents = latents[torch.from_numpy(eval_rows).to(latents.device)]
     eval_cond = text[torch.from_numpy(starts[eval_rows]).to(text.device)]
+    eval_bpm = None if tempi is None else tempi[torch.from_numpy(eval_rows)]
 
     opt = torch.optim.AdamW(model.trainable_parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=weight_decay)
     step, previous_seconds = 0, 0.0
@@ -226,7 +241,7 @@ def pretrain(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
         initial_eval = float(state["initial_eval_loss"])
         log(f"pretrain: resumed at step {step}")
     else:
-        initial_eval = eval_loss(model, model.net, eval_latents, eval_cond)
+        initial_eval = eval_loss(model, model.net, eval_latents, eval_cond, eval_bpm)
     ema = copy.deepcopy(model.net).requires_grad_(False)
     if resume:
         from safetensors.torch import load_file
@@ -243,7 +258,7 @@ def pretrain(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
                 "initial_eval_loss": round(initial_eval, 5),
                 "device": str(model.device), "torch": torch.__version__, "finished": final}
         if final:
-            info["final_eval_loss"] = round(eval_loss(model, ema, eval_latents, eval_cond), 5)
+            info["final_eval_loss"] = round(eval_loss(model, ema, eval_latents, eval_cond, eval_bpm), 5)
         return info
 
     def checkpoint(final: bool) -> dict[str, Any]:
@@ -274,7 +289,7 @@ def pretrain(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
         x = latents[torch.from_numpy(clips).to(latents.device)]
         noise = torch.randn(x.shape, generator=gen).to(device)
         t = model.sample_timesteps(batch_size, gen)
-        loss = model.per_sample_loss(x, noise, t, cond).mean()
+        loss = model.pretrain_loss(x, noise, t, cond, None if tempi is None else tempi[torch.from_numpy(clips)])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), 1.0)

@@ -17,7 +17,7 @@ import torch
 from click.testing import CliRunner
 
 from finetune.adapter import CheckpointError, DiffusionAdapter
-from finetune.models.tiny_diffusion import TinyDiffusion, rotate_positions
+from finetune.models.tiny_diffusion import REFERENCE_BPM, TinyDiffusion, beat_grid, rotate_positions
 from finetune.pretrain import pretrain
 from finetune.sample import sample_plan, write_samples
 from rewardkit.errors import InputError
@@ -70,6 +70,28 @@ def make_corpus(folder, n: int = 12, sr: int = 16000):
     return folder
 
 
+def saved_without(model: TinyDiffusion, key: str, folder) -> TinyDiffusion:
+    """``model`` saved with ``key`` removed from its config (a checkpoint from before the option), reloaded."""
+    model.save(folder)
+    record = json.loads((folder / "config.json").read_text())
+    del record["config"][key]
+    (folder / "config.json").write_text(json.dumps(record))
+    return TinyDiffusion.load(folder)
+
+
+def checked_samples(model: TinyDiffusion, cond: torch.Tensor, folder) -> torch.Tensor:
+    """Guided samples of PROMPTS drawn together, after checking each is the same drawn alone and after a
+    save to ``folder`` and a reload."""
+    together = model.generate(PROMPTS, [1, 2, 3], steps=3, guidance=2.0, cond=cond)
+    alone = torch.cat([model.generate([p], [s], steps=3, guidance=2.0, cond=cond[i:i + 1])
+                       for i, (p, s) in enumerate(zip(PROMPTS, [1, 2, 3], strict=True))])
+    torch.testing.assert_close(together, alone, atol=1e-6, rtol=0)
+    model.save(folder)
+    torch.testing.assert_close(TinyDiffusion.load(folder).generate(PROMPTS, [1, 2, 3], steps=3, guidance=2.0,
+                                                                   cond=cond), together, atol=0, rtol=0)
+    return together
+
+
 def test_it_is_an_adapter(model):
     assert isinstance(model, DiffusionAdapter)
     assert model.latent_shape == (64, 32) and model.sample_rate == 16000
@@ -110,24 +132,96 @@ def test_a_rotary_model_is_batch_invariant_and_an_old_config_means_no_rotation(t
     rope = tiny(3, rope_base=100.0)
     plain = tiny(3)
     assert rope.config["rope_base"] == 100.0 and plain.config["rope_base"] == 0.0
-    together = rope.generate(PROMPTS, [1, 2, 3], steps=3, guidance=2.0, cond=cond)
-    alone = torch.cat([rope.generate([p], [s], steps=3, guidance=2.0, cond=cond[i:i + 1])
-                       for i, (p, s) in enumerate(zip(PROMPTS, [1, 2, 3], strict=True))])
-    torch.testing.assert_close(together, alone, atol=1e-6, rtol=0)
+    together = checked_samples(rope, cond, tmp_path / "rope")
     # Same weights, positions on or off: different samples (the rotation is really applied).
     assert (together - plain.generate(PROMPTS, [1, 2, 3], steps=3, guidance=2.0, cond=cond)).abs().max() > 1e-4
-    rope.save(tmp_path / "rope")
-    torch.testing.assert_close(TinyDiffusion.load(tmp_path / "rope").generate(PROMPTS, [1, 2, 3], steps=3,
-                                                                              guidance=2.0, cond=cond),
-                               together, atol=0, rtol=0)
     # A checkpoint written before rope_base existed has no such key: it loads as content-only attention.
-    plain.save(tmp_path / "old")
-    record = json.loads((tmp_path / "old" / "config.json").read_text())
-    del record["config"]["rope_base"]
-    (tmp_path / "old" / "config.json").write_text(json.dumps(record))
-    assert TinyDiffusion.load(tmp_path / "old").config["rope_base"] == 0.0
+    assert saved_without(plain, "rope_base", tmp_path / "old").config["rope_base"] == 0.0
     with pytest.raises(InputError, match="rope_base"):
         TinyDiffusion(**{**TINY, "channels": [16, 30], "attention_heads": 2, "rope_base": 100.0})  # 15 per head
+
+
+def test_beat_grid_starts_on_a_beat_and_cycles_at_the_tempo():
+    grid = beat_grid(torch.tensor([120.0, 90.0]), 40, 0.032, 5)
+    assert grid.shape == (2, 10, 40)
+    torch.testing.assert_close(grid[:, :5, 0], torch.ones(2, 5))    # every cos is 1 at the clip start
+    torch.testing.assert_close(grid[:, 5:, 0], torch.zeros(2, 5))
+    seconds = np.arange(40) * 0.032
+    for row, bpm in enumerate([120.0, 90.0]):
+        for k, per_beat in enumerate([0.25, 0.5, 1.0, 2.0, 4.0]):
+            phase = 2 * np.pi * bpm / 60 * per_beat * seconds
+            np.testing.assert_allclose(grid[row, k].numpy(), np.cos(phase), atol=2e-5)
+            np.testing.assert_allclose(grid[row, 5 + k].numpy(), np.sin(phase), atol=2e-5)
+
+
+def test_a_beat_grid_model_predicts_its_tempo_from_the_caption_and_trains_on_the_real_one(tmp_path, cond):
+    model = tiny(4, beat_harmonics=3)
+    plain = tiny(4)
+    assert model.config["beat_harmonics"] == 3 and plain.config["beat_harmonics"] == 0
+    # Batch-invariant with guidance and reloaded exactly, like the plain model.
+    checked_samples(model, cond, tmp_path / "beat")
+    # The grid is an input: another tempo, another prediction.
+    z, t = torch.randn(3, 64, 32), torch.full((3,), 0.5)
+    with torch.no_grad():
+        assert (model.net(z, t, cond, torch.full((3,), 80.0)) - model.net(z, t, cond, torch.full((3,), 160.0))
+                ).abs().max() > 1e-3
+    # Both guidance branches get the caption's tempo (never the null caption's), in every step.
+    seen = []
+    forward = model.net.forward
+    model.net.forward = lambda z, t, text, bpm=None: (seen.append(bpm), forward(z, t, text, bpm))[1]
+    model.generate(PROMPTS, [1, 2, 3], steps=2, guidance=2.0, cond=cond)
+    del model.net.forward
+    expected = model.net.predict_bpm(cond).detach()
+    assert len(seen) == 2 and all(torch.equal(b, torch.cat([expected, expected])) for b in seen)
+    # Pretraining: the v-loss on the real tempi's grid plus the tempo head's squared log2 error (captioned rows).
+    x, eps = (torch.randn(3, 64, 32, generator=torch.Generator().manual_seed(i)) for i in range(2))
+    t = torch.tensor([0.2, 0.5, 0.8])
+    bpm = torch.tensor([70.0, 120.0, 150.0])
+    text = cond.clone()
+    text[1] = 0.0                                           # a dropped caption: no tempo target
+    v = model._v_loss(model.net, x, eps, t, text, bpm).mean()
+    head = model.net.tempo_head(text[[0, 2]])[:, 0]
+    want = v + (head - torch.log2(bpm[[0, 2]] / REFERENCE_BPM)).square().mean()
+    torch.testing.assert_close(model.pretrain_loss(x, eps, t, text, bpm), want)
+    with pytest.raises(InputError, match="bpm"):
+        model.pretrain_loss(x, eps, t, text)
+    torch.testing.assert_close(plain.pretrain_loss(x, eps, t, text, bpm),
+                               plain._v_loss(plain.net, x, eps, t, text).mean())
+    # A config written before the grid existed means no grid.
+    assert saved_without(plain, "beat_harmonics", tmp_path / "old").config["beat_harmonics"] == 0
+    with pytest.raises(InputError, match="beat_harmonics"):
+        TinyDiffusion(**{**TINY, "beat_harmonics": 9})
+
+
+def test_pretrain_teaches_a_beat_grid_model_the_tempi_and_needs_them(tmp_path):
+    data = tmp_path / "corpus"
+    data.mkdir()
+    make_corpus(data)
+    meta = pd.read_csv(data / "metadata.csv")
+    config = {**TINY, "beat_harmonics": 2}
+    with pytest.raises(InputError, match="tempo_bpm"):
+        pretrain(data, tmp_path / "none", max_steps=1, model_config=config, log=lambda _: None)
+    meta["tempo_bpm"] = [150 if "high" in c else 80 for c in meta["caption"]]
+    meta.to_csv(data / "metadata.csv", index=False)
+    start = tiny(0, beat_harmonics=2)
+    captions = ["a high bright tone", "a low calm tone"]
+    target = torch.log2(torch.tensor([150.0, 80.0]) / REFERENCE_BPM)
+
+    def error(m: TinyDiffusion) -> float:
+        with torch.no_grad():
+            predicted = m.net.predict_bpm(m.encode_prompts(captions))
+        return float((torch.log2(predicted / REFERENCE_BPM) - target).abs().max())
+
+    pretrain(data, tmp_path / "ck", seed=0, max_steps=80, batch_size=8, lr=3e-3, warmup_steps=5, ema_decay=0.9,
+             model_config=config, log=lambda _: None)
+    trained = TinyDiffusion.load(tmp_path / "ck")
+    assert trained.config["beat_harmonics"] == 2
+    assert error(trained) < 0.25 < error(start)             # within 19% of each caption's tempo
+    meta["tempo_bpm"] = meta["tempo_bpm"].astype(object)
+    meta.loc[3, "tempo_bpm"] = "fast"
+    meta.to_csv(data / "metadata.csv", index=False)
+    with pytest.raises(InputError, match="tempo_bpm"):
+        pretrain(data, tmp_path / "bad", max_steps=1, model_config=config, log=lambda _: None)
 
 
 def test_same_seed_same_audio_and_decode_contract(model, cond):
@@ -191,11 +285,13 @@ def test_per_sample_loss_shape_finite_and_reference_equal(cond):
 class Oracle(torch.nn.Module):
     """The exact v-prediction when the data are one point x0: v*(z, t) = (alpha_t z - x0) / sigma_t."""
 
+    beat_harmonics = 0                                      # the network interface the sampler reads: no beat grid
+
     def __init__(self, model: TinyDiffusion, x0: torch.Tensor):
         super().__init__()
         self.model, self.x0 = model, x0
 
-    def forward(self, z, t, text):
+    def forward(self, z, t, text, bpm=None):
         alpha, sigma = (a[:, None, None] for a in self.model.alpha_sigma(t))
         return (alpha * z - self.x0) / sigma
 
@@ -234,11 +330,8 @@ def test_shifted_schedule_divides_the_snr_and_an_old_config_means_no_shift(tmp_p
     cond = torch.randn(2, 384, generator=torch.Generator().manual_seed(0))
     assert (plain.generate(PROMPTS[:2], [1, 2], steps=3, cond=cond)
             - shifted.generate(PROMPTS[:2], [1, 2], steps=3, cond=cond)).abs().max() > 1e-4
-    plain.save(tmp_path / "old")
-    record = json.loads((tmp_path / "old" / "config.json").read_text())
-    del record["config"]["schedule_shift"]
-    (tmp_path / "old" / "config.json").write_text(json.dumps(record))
-    torch.testing.assert_close(TinyDiffusion.load(tmp_path / "old").alpha_sigma(t), (a, s), atol=0, rtol=0)
+    torch.testing.assert_close(saved_without(plain, "schedule_shift", tmp_path / "old").alpha_sigma(t), (a, s),
+                               atol=0, rtol=0)
     with pytest.raises(InputError, match="schedule_shift"):
         TinyDiffusion(**{**TINY, "schedule_shift": 0.0})
 

@@ -159,6 +159,24 @@ def rotate_positions(x: torch.Tensor, base: float) -> torch.Tensor:
     return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)
 
 
+#: Reference tempo of the tempo head's output: it predicts log2(bpm / REFERENCE_BPM).
+REFERENCE_BPM = 120.0
+
+
+def beat_grid(bpm: torch.Tensor, n_frames: int, frame_seconds: float, harmonics: int) -> torch.Tensor:
+    """Sinusoidal beat grid [shape=(n, 2 harmonics, n_frames)] for tempi bpm [shape=(n,)].
+
+    Frame f is at f * frame_seconds; harmonic k (0 .. harmonics-1) cycles
+    2**(k - 2) times a beat (bars of four beats, half bars, beats, eighths,
+    sixteenths for 5), as a cos and a sin channel with phase 0 at the clip's
+    start, where a clip of the corpus has its first beat.
+    """
+    times = torch.arange(n_frames, device=bpm.device, dtype=torch.float32) * frame_seconds
+    cycles = 2.0 ** (torch.arange(harmonics, device=bpm.device, dtype=torch.float32) - 2)
+    phase = 2 * math.pi * (bpm.float() / 60.0)[:, None, None] * cycles[None, :, None] * times[None, None, :]
+    return torch.cat([torch.cos(phase), torch.sin(phase)], dim=1)
+
+
 class SelfAttention(nn.Module):
     """Multi-head self-attention over time, pre-norm, residual; written out (no mode-dependent fast path).
 
@@ -210,16 +228,27 @@ class TinyUNet(nn.Module):
         Heads of the self-attention at the bottom level (0: none).
     rope_base : float
         Base of the attention's rotary positions (0: none, content-only attention).
+    beat_harmonics : int
+        0: no beat grid. Otherwise a tempo head predicts log2(bpm / 120) from the
+        caption embedding and :func:`beat_grid` at that tempo (``beat_harmonics``
+        cos/sin pairs) joins the input as extra channels.
+    frame_seconds : float
+        Time between frames (hop / sample rate), for the beat grid.
     """
 
     def __init__(self, n_mels: int, channels: tuple[int, ...], blocks_per_level: int, emb_dim: int,
-                 text_dim: int, attention_heads: int, rope_base: float = 0.0):
+                 text_dim: int, attention_heads: int, rope_base: float = 0.0, beat_harmonics: int = 0,
+                 frame_seconds: float = 0.016):
         super().__init__()
+        self.beat_harmonics = int(beat_harmonics)
+        self.frame_seconds = float(frame_seconds)
+        if self.beat_harmonics:
+            self.tempo_head = nn.Sequential(RowLinear(text_dim, emb_dim), nn.SiLU(), RowLinear(emb_dim, 1))
         self.time_mlp = nn.Sequential(RowLinear(TIME_FEATURES, emb_dim), nn.SiLU(), RowLinear(emb_dim, emb_dim))
         self.text_mlp = nn.Sequential(RowLinear(text_dim, emb_dim), nn.SiLU(), RowLinear(emb_dim, emb_dim))
         # Learned "no prompt" embedding, used wherever the caption row is all zeros (CFG's unconditional branch).
         self.null_text = nn.Parameter(torch.zeros(text_dim))
-        self.inp = nn.Conv1d(n_mels, channels[0], 3, padding=1)
+        self.inp = nn.Conv1d(n_mels + 2 * self.beat_harmonics, channels[0], 3, padding=1)
         self.down = nn.ModuleList()
         self.downsample = nn.ModuleList()
         c_prev = channels[0]
@@ -251,17 +280,31 @@ class TinyUNet(nn.Module):
         self._film_widths = [m.film_width for m in self.modules() if isinstance(m, ResBlock)]
         self.film = RowLinear(emb_dim, sum(self._film_widths))
 
-    def forward(self, z: torch.Tensor, t: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    def _text(self, text: torch.Tensor) -> torch.Tensor:
+        is_null = (text == 0).all(dim=1, keepdim=True)
+        return torch.where(is_null, self.null_text.to(text.dtype).expand_as(text), text)
+
+    def predict_bpm(self, text: torch.Tensor) -> torch.Tensor:
+        """The tempo head's tempo for each caption embedding [shape=(n,)], in BPM (beat grid models only)."""
+        return REFERENCE_BPM * torch.exp2(self.tempo_head(self._text(text))[:, 0])
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor, text: torch.Tensor,
+                bpm: torch.Tensor | None = None) -> torch.Tensor:
         """v-prediction [shape=(n, n_mels, frames)] for z [same shape], t [shape=(n,)], text [shape=(n, text_dim)].
 
+        ``bpm`` [shape=(n,)] sets the beat grid's tempo (pretraining passes the
+        corpus's; default: :meth:`predict_bpm` of ``text``); ignored without a grid.
         Batch-invariant on the CPU: a sample's output is the same, bit for bit,
         in any batch (see :class:`RowLinear`; convolutions give the same
         result for every batch of two or more, so a batch of one is run as two).
         """
         if z.shape[0] == 1:
-            return self.forward(z.expand(2, -1, -1), t.expand(2), text.expand(2, -1))[:1]
-        is_null = (text == 0).all(dim=1, keepdim=True)
-        text = torch.where(is_null, self.null_text.to(text.dtype).expand_as(text), text)
+            return self.forward(z.expand(2, -1, -1), t.expand(2), text.expand(2, -1),
+                                None if bpm is None else bpm.expand(2))[:1]
+        if self.beat_harmonics:
+            bpm = self.predict_bpm(text) if bpm is None else bpm
+            z = torch.cat([z, beat_grid(bpm, z.shape[-1], self.frame_seconds, self.beat_harmonics).to(z.dtype)], 1)
+        text = self._text(text)
         emb = F.silu(self.time_mlp(timestep_features(t)) + self.text_mlp(text))
         films = iter(self.film(emb).split(self._film_widths, dim=1))
         h = self.inp(z)
@@ -313,9 +356,10 @@ class TinyDiffusion:
         Added to the mel power before the log; silence maps to log(log_floor).
     latent_mean, latent_std : float
         Scalar normalisation of the log-mel (measured on the corpus by ``pretrain``).
-    channels, blocks_per_level, emb_dim, text_dim, attention_heads, rope_base :
-        The :class:`TinyUNet` (``rope_base`` 0, no rotary positions, is what
-        checkpoints saved before it existed mean).
+    channels, blocks_per_level, emb_dim, text_dim, attention_heads, rope_base, beat_harmonics :
+        The :class:`TinyUNet` (``rope_base`` 0, no rotary positions, and
+        ``beat_harmonics`` 0, no beat grid, are what checkpoints saved before
+        they existed mean).
     schedule_offset : float
         s of the cosine schedule.
     schedule_shift : float
@@ -338,8 +382,8 @@ class TinyDiffusion:
                  latent_mean: float = -7.65, latent_std: float = 4.3,
                  channels: tuple[int, ...] | list[int] = (64, 128, 192), blocks_per_level: int = 2,
                  emb_dim: int = 256, text_dim: int = 384, attention_heads: int = 4, rope_base: float = 0.0,
-                 schedule_offset: float = 0.008, schedule_shift: float = 1.0, nnls_iters: int = 30,
-                 griffin_lim_iters: int = 32,
+                 beat_harmonics: int = 0, schedule_offset: float = 0.008, schedule_shift: float = 1.0,
+                 nnls_iters: int = 30, griffin_lim_iters: int = 32,
                  device: str | torch.device = "cpu"):
         fmax = sample_rate / 2 if fmax is None else float(fmax)
         if not 0 <= fmin < fmax <= sample_rate / 2:
@@ -347,6 +391,8 @@ class TinyDiffusion:
         if n_frames < 4 or latent_std <= 0 or log_floor <= 0:
             raise InputError(f"n_frames >= 4, latent_std > 0 and log_floor > 0 needed, got {n_frames}, "
                              f"{latent_std}, {log_floor}")
+        if not 0 <= beat_harmonics <= 8:
+            raise InputError(f"beat_harmonics: need 0 (no beat grid) to 8, got {beat_harmonics}")
         if not schedule_shift > 0:
             raise InputError(f"schedule_shift: need a positive number, got {schedule_shift}")
         channels = [int(c) for c in channels]
@@ -356,13 +402,14 @@ class TinyDiffusion:
             "log_floor": float(log_floor), "latent_mean": float(latent_mean), "latent_std": float(latent_std),
             "channels": channels, "blocks_per_level": int(blocks_per_level), "emb_dim": int(emb_dim),
             "text_dim": int(text_dim), "attention_heads": int(attention_heads),
-            "rope_base": float(rope_base), "schedule_offset": float(schedule_offset),
+            "rope_base": float(rope_base), "beat_harmonics": int(beat_harmonics),
+            "schedule_offset": float(schedule_offset),
             "schedule_shift": float(schedule_shift), "nnls_iters": int(nnls_iters),
             "griffin_lim_iters": int(griffin_lim_iters)}
         self.sample_rate = int(sample_rate)
         self.device = torch.device(device)
-        self.net = TinyUNet(n_mels, tuple(channels), blocks_per_level, emb_dim, text_dim,
-                            attention_heads, rope_base).to(self.device)
+        self.net = TinyUNet(n_mels, tuple(channels), blocks_per_level, emb_dim, text_dim, attention_heads,
+                            rope_base, beat_harmonics, hop_length / sample_rate).to(self.device)
         self.reference: TinyUNet | None = None
         #: Rank of the LoRA adapters (0: full fine-tune), see :meth:`enable_lora`.
         self.lora_rank = 0
@@ -582,12 +629,34 @@ class TinyDiffusion:
                 return self._v_loss(self.reference, latents, noise, timesteps, cond)
         return self._v_loss(self.net, latents, noise, timesteps, cond)
 
-    def _v_loss(self, net, x, eps, t, cond) -> torch.Tensor:
+    def _v_loss(self, net, x, eps, t, cond, bpm: torch.Tensor | None = None) -> torch.Tensor:
         x, eps, t, cond = (a.to(self.device) for a in (x, eps, t, cond))
         alpha, sigma = (a[:, None, None] for a in self.alpha_sigma(t))
         z = alpha * x + sigma * eps
         target = alpha * eps - sigma * x
-        return (net(z, t, cond) - target).square().mean(dim=(1, 2))
+        return (net(z, t, cond, None if bpm is None else bpm.to(self.device)) - target).square().mean(dim=(1, 2))
+
+    def pretrain_loss(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor,
+                      cond: torch.Tensor, bpm: torch.Tensor | None = None) -> torch.Tensor:
+        """Pretraining objective, a scalar: mean v-loss, plus the tempo head's loss with a beat grid.
+
+        With a beat grid, the v-loss uses the clips' real tempi ``bpm`` [shape=(n,)]
+        for the grid (teacher forcing), and the tempo head learns them from the
+        captions: mean squared error of log2(bpm / 120) over the rows that have a
+        caption. Without a grid, ``bpm`` is not needed and is ignored.
+        """
+        if not self.net.beat_harmonics:
+            return self._v_loss(self.net, latents, noise, timesteps, cond).mean()
+        if bpm is None:
+            raise InputError("a beat grid model (beat_harmonics > 0) trains on the clips' tempi: pass bpm")
+        bpm = bpm.to(self.device).float()
+        loss = self._v_loss(self.net, latents, noise, timesteps, cond, bpm).mean()
+        cond = cond.to(self.device)
+        has_caption = ~(cond == 0).all(dim=1)
+        if has_caption.any():
+            predicted = self.net.tempo_head(cond[has_caption])[:, 0]
+            loss = loss + (predicted - torch.log2(bpm[has_caption] / REFERENCE_BPM)).square().mean()
+        return loss
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """All weights of the policy network (a full fine-tune), or only the LoRA matrices after :meth:`enable_lora`."""
@@ -683,13 +752,16 @@ class TinyDiffusion:
         n = z.shape[0]
         grid = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)
         null = torch.zeros_like(cond)
+        # Both guidance branches draw on the caption's beat grid, so guidance never mixes two tempi.
+        bpm = net.predict_bpm(cond) if net.beat_harmonics else None
+        bpm2 = None if bpm is None else torch.cat([bpm, bpm])
         for k in range(steps):
             t, s = grid[k].item(), grid[k + 1].item()
             t_batch = torch.full((n,), t, device=self.device)
             if guidance == 1.0:
-                v_hat = net(z, t_batch, cond)
+                v_hat = net(z, t_batch, cond, bpm)
             else:
-                v_both = net(torch.cat([z, z]), torch.cat([t_batch, t_batch]), torch.cat([cond, null]))
+                v_both = net(torch.cat([z, z]), torch.cat([t_batch, t_batch]), torch.cat([cond, null]), bpm2)
                 v_cond, v_null = v_both.chunk(2)
                 v_hat = v_null + guidance * (v_cond - v_null)
             a_t, s_t = self.alpha_sigma(torch.tensor([t]))
