@@ -27,7 +27,15 @@ Network
     caption is the 384-d all-MiniLM-L6-v2 sentence embedding
     (:class:`rewardkit.text.MiniLM`). A caption of all zeros means "no prompt"
     and is replaced by a learned null embedding (classifier-free guidance,
-    Ho & Salimans 2022; ``pretrain`` zeroes 10 % of the captions). 3.67 M
+    Ho & Salimans 2022; ``pretrain`` zeroes 10 % of the captions). With
+    ``beat_harmonics`` > 0 the network also has a beat grid: a tempo head
+    (MLP) reads log2(BPM / 120) off the caption embedding, and cos/sin
+    channels cycling 1/4, 1/2, 1, 2, 4 ... times per beat at that tempo, with
+    phase 0 at the clip's start, join the log-mel input (:func:`beat_grid`).
+    Pretraining feeds the grid the corpus's real tempi and fits the head to
+    them; sampling, and fine-tuning, use the head's tempo, for both guidance
+    branches. A global FiLM vector cannot easily make a convolutional
+    network emit onsets at a given period; a grid to align them to can. 3.67 M
     parameters by default (14.7 MB in float32). No dropout, no batch norm: the same weights
     on the same input give the same output in train and eval mode, which the
     DPO reference comparison relies on.
