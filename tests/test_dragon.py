@@ -273,6 +273,26 @@ def test_resume_from_any_checkpoint_ends_with_bitwise_the_same_weights(world, tm
     assert strip == [{k: v for k, v in json.loads(x).items() if not k.startswith("seconds")} for x in log_b]
 
 
+@pytest.mark.parametrize("lora_rank", [0, 2])
+def test_a_beat_grid_model_fine_tunes_and_resumes_bitwise(world, tmp_path, lora_rank):
+    # The shipped base's architecture options (beat grid, shifted schedule, rotary attention), tiny.
+    torch.manual_seed(1)
+    model = TinyDiffusion(**TINY, beat_harmonics=2, schedule_shift=8.0, rope_base=100.0)
+    with torch.no_grad():
+        for p in model.net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    model.save(tmp_path / "grid")
+    head = model.net.tempo_head[0].weight.clone()
+    kw = {"checkpoint": str(tmp_path / "grid"), "lora_rank": lora_rank}
+    run(config(world, **kw), tmp_path / "straight")
+    run(config(world, rounds=1, **kw), tmp_path / "stopped")
+    run(run_dir=tmp_path / "stopped", resume=True, rounds=3)
+    a, b = weights(tmp_path / "straight" / "final"), weights(tmp_path / "stopped" / "final")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # The tempo head is trained too: the DPO loss reaches it through the grid.
+    assert not torch.equal(a["tempo_head.0.weight"], head)
+
+
 def test_a_killed_run_resumes_to_the_same_weights(world, tmp_path):
     """SIGKILL a `finetune run` process right after its second checkpoint, resume it, compare with a full run."""
     args = ["--reward", "dragon_test_rewards:brightness", "--checkpoint", str(world / "base"), "--prompts",
