@@ -74,6 +74,11 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     # Distribution rewards: pairs by leave-one-out contribution within each prompt (16 pairs of real signal a
     # round) rather than the set splitter's one set-vs-set comparison a round.
     "fad": ("fad", ["--reward", "rewardkit:fad", "--splitter", "best-worst"]),
+    # On the beat-grid base (2026-12-03 22:16) generation is twice as fast, so 18 minutes give ~140 rounds, not ~70,
+    # and at lr 3e-5 the fad and per_song_fad runs drifted (KL proxy 0.01-0.07, DPO loss 2-5, far above log 2)
+    # and collapsed the set (Vendi 10.3 -> 5.8 / 9.4). A third of the step size:
+    "fad-lr1e-5": ("fad", ["--reward", "rewardkit:fad", "--splitter", "best-worst", "--lr", "1e-5"]),
+    "per_song_fad-lr1e-5": ("per_song_fad", ["--reward", "rewardkit:per_song_fad", "--lr", "1e-5"]),
     "aesthetics": ("aesthetics", ["--reward", "rewardkit:aesthetics"]),
     "vendi": ("vendi", ["--reward", "rewardkit:vendi", "--splitter", "best-worst"]),
 }
