@@ -79,6 +79,7 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     # and collapsed the set (Vendi 10.3 -> 5.8 / 9.4). A third of the step size:
     "fad-lr1e-5": ("fad", ["--reward", "rewardkit:fad", "--splitter", "best-worst", "--lr", "1e-5"]),
     "per_song_fad-lr1e-5": ("per_song_fad", ["--reward", "rewardkit:per_song_fad", "--lr", "1e-5"]),
+    "vendi-lr1e-5": ("vendi", ["--reward", "rewardkit:vendi", "--splitter", "best-worst", "--lr", "1e-5"]),
     "aesthetics": ("aesthetics", ["--reward", "rewardkit:aesthetics"]),
     "vendi": ("vendi", ["--reward", "rewardkit:vendi", "--splitter", "best-worst"]),
 }
