@@ -80,6 +80,9 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "fad-lr1e-5": ("fad", ["--reward", "rewardkit:fad", "--splitter", "best-worst", "--lr", "1e-5"]),
     "per_song_fad-lr1e-5": ("per_song_fad", ["--reward", "rewardkit:per_song_fad", "--lr", "1e-5"]),
     "vendi-lr1e-5": ("vendi", ["--reward", "rewardkit:vendi", "--splitter", "best-worst", "--lr", "1e-5"]),
+    # The CLAP runs' flags (all pairs of 4 prompts x 8 samples, lr 1e-5) raised Vendi more than vendi-lr1e-5 did.
+    "vendi-k8-allpairs": ("vendi", ["--reward", "rewardkit:vendi", "--splitter", "all-pairs", "--lr", "1e-5",
+                                    "--prompts-per-round", "4", "--samples-per-prompt", "8"]),
     "aesthetics": ("aesthetics", ["--reward", "rewardkit:aesthetics"]),
     "vendi": ("vendi", ["--reward", "rewardkit:vendi", "--splitter", "best-worst"]),
 }
