@@ -202,6 +202,14 @@ def pretrain(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
         config.pop("latent_std", None)
     meta = read_corpus(data_dir)
     probe = TinyDiffusion(**config, device=device)
+    tempi = None                     # checked before the slow precompute, so a bad column fails at once
+    if probe.config["beat_harmonics"]:
+        if "tempo_bpm" not in meta.columns:
+            raise InputError(f"{data_dir / 'metadata.csv'}: a beat grid model (beat_harmonics > 0) needs a "
+                             "'tempo_bpm' column (the clips' tempi; `rewardkit synth make` writes one)")
+        tempi = torch.tensor(pd.to_numeric(meta["tempo_bpm"], errors="coerce").to_numpy(np.float32))
+        if not (torch.isfinite(tempi) & (tempi > 0)).all():
+            raise InputError(f"{data_dir / 'metadata.csv'}: 'tempo_bpm' needs a positive number on every row")
     log_mels = corpus_log_mels(probe, data_dir, list(meta["file"]))
     if not resume:
         # Two scalars make the data roughly unit-variance, like the noise it is mixed with.
@@ -210,14 +218,6 @@ def pretrain(data_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], 
     model = TinyDiffusion(**config, device=device)
     del probe
     latents = model.normalise(log_mels).to(device)
-    tempi = None
-    if model.config["beat_harmonics"]:
-        if "tempo_bpm" not in meta.columns:
-            raise InputError(f"{data_dir / 'metadata.csv'}: a beat grid model (beat_harmonics > 0) needs a "
-                             "'tempo_bpm' column (the clips' tempi; `rewardkit synth make` writes one)")
-        tempi = torch.tensor(pd.to_numeric(meta["tempo_bpm"], errors="coerce").to_numpy(np.float32))
-        if not (torch.isfinite(tempi) & (tempi > 0)).all():
-            raise InputError(f"{data_dir / 'metadata.csv'}: 'tempo_bpm' needs a positive number on every row")
     variants = caption_variants(meta)
     flat = [c for v in variants for c in v]
     text = model.encode_prompts(flat)
