@@ -8,6 +8,7 @@ rewards, so the changes of the rewards that were not optimised (and reward
 hacking) show up next to the target's win rate.
 
     python benchmarks/bench_dragon.py run clap_score --minutes 20     # one reward (run two at once on 2 cores)
+    python benchmarks/bench_dragon.py run clap_score --label clap-2   # the same flags again, kept apart
     python benchmarks/bench_dragon.py report                          # the table of all finished runs
 
 Exemplar set: a held-out corpus (``rewardkit synth make --seed 1``), made
@@ -83,6 +84,14 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     # The CLAP runs' flags (all pairs of 4 prompts x 8 samples, lr 1e-5) raised Vendi more than vendi-lr1e-5 did.
     "vendi-k8-allpairs": ("vendi", ["--reward", "rewardkit:vendi", "--splitter", "all-pairs", "--lr", "1e-5",
                                     "--prompts-per-round", "4", "--samples-per-prompt", "8"]),
+    # On the held-out set a prompt's two clips have cosine 0.79 and clips of different prompts 0.22, so the eval
+    # Vendi counts how distinct the prompts' outputs are. k8-allpairs made siblings more distinct (0.794 -> 0.784)
+    # and prompts less (0.218 -> 0.234). With 16 prompts x 2 samples, the sibling a pair prefers is the one less
+    # like the other prompts' clips.
+    "vendi-p16k2": ("vendi", ["--reward", "rewardkit:vendi", "--splitter", "best-worst", "--lr", "1e-5",
+                              "--prompts-per-round", "16", "--samples-per-prompt", "2"]),
+    "vendi-p16k2-lr2e-5": ("vendi", ["--reward", "rewardkit:vendi", "--splitter", "best-worst", "--lr", "2e-5",
+                                     "--prompts-per-round", "16", "--samples-per-prompt", "2"]),
     "aesthetics": ("aesthetics", ["--reward", "rewardkit:aesthetics"]),
     "vendi": ("vendi", ["--reward", "rewardkit:vendi", "--splitter", "best-worst"]),
 }
@@ -107,11 +116,12 @@ def ensure_exemplars(root: Path, n: int) -> Path:
     return folder
 
 
-def run_one(name: str, root: Path, minutes: float, threads: int, extra: list[str]) -> None:
+def run_one(name: str, root: Path, minutes: float, threads: int, extra: list[str], label: str | None = None) -> None:
     root.mkdir(parents=True, exist_ok=True)
     exemplars = ensure_exemplars(root, 200)
-    out = root / name
-    log = root / f"{name}.log"
+    label = label or name
+    out = root / label
+    log = root / f"{label}.log"
     started = time.time()
     # The run's own flags come after the common ones: click keeps an option's last value.
     sh([sys.executable, "-m", "rewardkit_cli.finetune_main", "run", "--ref", str(exemplars), *COMMON, *RUNS[name][1],
@@ -120,22 +130,25 @@ def run_one(name: str, root: Path, minutes: float, threads: int, extra: list[str
     sh([sys.executable, "-m", "rewardkit_cli.finetune_main", "eval", str(out), "--rewards", ",".join(EVAL_REWARDS),
         "--samples-per-prompt", "2", "--bootstrap", "1000", "--threads", str(threads), "--format", "json"], log)
     record = json.loads((out / "eval" / "eval.json").read_text())
-    record.update({"train_seconds": trained, "eval_seconds": time.time() - started - trained, "threads": threads,
+    record.update({"bench_run": name, "train_seconds": trained, "eval_seconds": time.time() - started - trained,
+                   "threads": threads,
                    "machine": describe(), "date": time.strftime("%Y-%m-%d %H:%M"),
                    "rounds_done": sum(json.loads(line)["round"] > 0
                                       for line in (out / "log.jsonl").read_text().splitlines()),
                    "flags": [*COMMON, *RUNS[name][1], "--max-minutes", str(minutes), *extra]})
-    (root / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    (root / f"{label}.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 def report(root: Path) -> str:
     lines = []
-    names = [n for n in RUNS if (root / f"{n}.json").is_file()]
+    # Each RUNS entry's records: the one named after it and any `--label`led reruns of it, in RUNS order.
+    records = {path.stem: json.loads(path.read_text()) for path in sorted(root.glob("*.json"))}
+    names = [label for name in RUNS for label, rec in records.items() if rec.get("bench_run", label) == name]
     header = "| optimised | rounds | train min | threads | target win rate | " + " | ".join(
         r.split(":")[1] for r in EVAL_REWARDS) + " |"
     lines += [header, "|" + "---|" * (5 + len(EVAL_REWARDS))]
     for name in names:
-        rec = json.loads((root / f"{name}.json").read_text())
+        rec = records[name]
         rows = {r["spec"]: r for r in rec["rewards"]}
         target = next(r for r in rec["rewards"] if r["optimised"])
         cells = []
@@ -158,6 +171,7 @@ def main() -> None:
     one.add_argument("reward", choices=sorted(RUNS))
     one.add_argument("--minutes", type=float, default=20.0)
     one.add_argument("--threads", type=int, default=1)
+    one.add_argument("--label", help="name of the run folder and record (default: the RUNS name), for a rerun")
     one.add_argument("extra", nargs="*", help="more `finetune run` flags (after --)")
     sub.add_parser("report", help="print the markdown table of finished runs")
     parser.add_argument("--root", type=Path, default=Path("runs/bench-dragon"))
@@ -166,7 +180,7 @@ def main() -> None:
     os.environ.setdefault("REWARDKIT_CACHE", str(args.root / "cache"))    # exemplar embeddings, shared by runs
     os.environ.setdefault("FINETUNE_CACHE", str(args.root / "cache"))     # the base model's eval clips, likewise
     if args.what == "run":
-        run_one(args.reward, args.root, args.minutes, args.threads, args.extra)
+        run_one(args.reward, args.root, args.minutes, args.threads, args.extra, args.label)
     print(report(args.root))
 
 
