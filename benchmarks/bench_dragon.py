@@ -34,6 +34,9 @@ from _machine import describe  # noqa: E402
 EXEMPLARS = "exemplars"
 EVAL_REWARDS = ["rewardkit:clap_score", "rewardkit:per_song_fad", "rewardkit:fad", "rewardkit:aesthetics",
                 "rewardkit:vendi"]
+#: The CLAP runs' shared flags: all ordered pairs of 4 prompts x 8 samples.
+CLAP_K8 = ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs", "--prompts-per-round", "4",
+           "--samples-per-prompt", "8"]
 #: Benchmark runs: name -> (the reward it optimises, its `finetune run` flags).
 RUNS: dict[str, tuple[str, list[str]]] = {
     "clap_score": ("clap_score", ["--reward", "rewardkit:clap_score"]),
@@ -73,23 +76,15 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     # The lr-2e-5 run again at 2 threads alone (232 rounds, 68.8%): with the same seeds, the per-prompt change has
     # mean +0.024 and sd 0.055 over the 64 held-out prompts, so the win rate is capped by the drift that helps no
     # prompt in particular. The final model as an EMA of the weights (decay 0.99: ~25 rounds) averages it out.
-    "clap_score-k8-lr2e-5-ema": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs",
-                                                "--lr", "2e-5", "--prompts-per-round", "4", "--samples-per-prompt", "8",
-                                                "--ema", "0.99"]),
+    "clap_score-k8-lr2e-5-ema": ("clap_score", [*CLAP_K8, "--lr", "2e-5", "--ema", "0.99"]),
     # The same trajectory (the EMA does not touch on-policy generation) averaged over ~50 rounds: decay 0.995.
-    "clap_score-k8-lr2e-5-ema995": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs",
-                                                   "--lr", "2e-5", "--prompts-per-round", "4",
-                                                   "--samples-per-prompt", "8", "--ema", "0.995"]),
+    "clap_score-k8-lr2e-5-ema995": ("clap_score", [*CLAP_K8, "--lr", "2e-5", "--ema", "0.995"]),
     # The ema run with another training seed (other round prompts, sample seeds and timestep draws; the held-out
     # prompts and eval seeds stay): how stable is its 73.4%? 68.8%.
-    "clap_score-k8-lr2e-5-ema-seed1": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs",
-                                                      "--lr", "2e-5", "--prompts-per-round", "4",
-                                                      "--samples-per-prompt", "8", "--ema", "0.99", "--seed", "1"]),
+    "clap_score-k8-lr2e-5-ema-seed1": ("clap_score", [*CLAP_K8, "--lr", "2e-5", "--ema", "0.99", "--seed", "1"]),
     # EMA 0.99 (73.4%) beat 0.995 (70.3%); a larger step under the same averaging. It over-drove (DPO loss 3.5,
     # KL proxy 0.055 by round 120) and was stopped unevaluated.
-    "clap_score-k8-lr3e-5-ema": ("clap_score", ["--reward", "rewardkit:clap_score", "--splitter", "all-pairs",
-                                                "--lr", "3e-5", "--prompts-per-round", "4", "--samples-per-prompt", "8",
-                                                "--ema", "0.99"]),
+    "clap_score-k8-lr3e-5-ema": ("clap_score", [*CLAP_K8, "--lr", "3e-5", "--ema", "0.99"]),
     # Aesthetics from the mel head (PLCC 0.84; it hears detune and jitter) instead of synthclap's (0.74).
     "aesthetics-mel": ("aesthetics", ["--reward", "rewardkit:aesthetics?encoder=mel"]),
     "per_song_fad": ("per_song_fad", ["--reward", "rewardkit:per_song_fad"]),
