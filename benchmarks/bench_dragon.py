@@ -85,6 +85,19 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     # EMA 0.99 (73.4%) beat 0.995 (70.3%); a larger step under the same averaging. It over-drove (DPO loss 3.5,
     # KL proxy 0.055 by round 120) and was stopped unevaluated.
     "clap_score-k8-lr3e-5-ema": ("clap_score", [*CLAP_K8, "--lr", "3e-5", "--ema", "0.99"]),
+    # By round 230 the KL proxy is ~0.013, so beta 500 puts the DPO logit at ~5-10: saturated, and each update
+    # follows the pairs the policy ranks wrong, which at one (t, noise) draw a sample are mostly draw noise.
+    # beta 100 keeps the loss near its linear range, where every pair pulls with about the same weight.
+    "clap_score-k8-lr2e-5-ema-b100": ("clap_score", [*CLAP_K8, "--lr", "2e-5", "--ema", "0.99", "--beta", "100"]),
+    # It over-drove: KL proxy 0.07-0.1 after round 120, CLAP 0.489 -> 0.475 (47%), Vendi 10.3 -> 8.9. The saturated
+    # beta 500 is the run's brake. At 2 threads a round spends 1.3 s generating, 1.7 s decoding (Griffin-Lim),
+    # 0.3 s scoring and 1.4 s on 4 updates, so updates are the cheap part: twice as many at half the step
+    # (each round's pairs seen under more (t, noise) draws), the EMA horizon kept at ~25 rounds.
+    "clap_score-k8-u8-lr1e-5-ema": ("clap_score", [*CLAP_K8, "--lr", "1e-5", "--updates-per-round", "8",
+                                                   "--ema", "0.995"]),
+    # 78.1% [67, 86] at seed 0 (0.489 -> 0.510: a smaller mean gain than the ema run's, on more prompts). Seed 1:
+    "clap_score-k8-u8-lr1e-5-ema-seed1": ("clap_score", [*CLAP_K8, "--lr", "1e-5", "--updates-per-round", "8",
+                                                         "--ema", "0.995", "--seed", "1"]),
     # Aesthetics from the mel head (PLCC 0.84; it hears detune and jitter) instead of synthclap's (0.74).
     "aesthetics-mel": ("aesthetics", ["--reward", "rewardkit:aesthetics?encoder=mel"]),
     "per_song_fad": ("per_song_fad", ["--reward", "rewardkit:per_song_fad"]),

@@ -1,23 +1,17 @@
 """The DSP attribute readings of benchmarks/bench_base_model.py, checked on rendered clips whose truth is known."""
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_scripts import load
 
 from rewardkit import synth
-
-_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_base_model.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_base_model", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("bench_base_model")
 
 
 def test_caption_register_reads_only_what_the_caption_says(bench):
