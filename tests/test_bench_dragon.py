@@ -57,3 +57,13 @@ def test_report_lists_labelled_reruns_under_their_entry_in_runs_order(bench, tmp
     assert [row.split(" | ")[0].strip("| ") for row in rows] == ["clap-again", "clap_score", "fad-lr1e-5"]
     assert "| 75.0% [40, 90] |" in rows[0] and "**1 -> 1.5 (75%)**" in rows[0]
     assert rows[2].count("**") == 2                                 # only the optimised reward's cell is bold
+
+
+def test_a_saved_record_lands_whole_in_every_folder_and_the_report_reads_it(bench, tmp_path):
+    record = _record("fad-lr1e-5", "rewardkit:fad", 1.0)
+    folders = [tmp_path / "run-root", tmp_path / "records" / "dragon"]
+    bench.save_record(record, "fad-s1", folders)
+    for folder in folders:
+        assert [p.name for p in folder.iterdir()] == ["fad-s1.json"]        # no temporary file left behind
+        assert json.loads((folder / "fad-s1.json").read_text()) == record
+    assert bench.report(folders[1]).splitlines()[2].startswith("| fad-s1 | 10 |")
