@@ -28,7 +28,8 @@ def test_every_entry_is_a_valid_run_config(bench, tmp_path):
         for key in ("output", "overwrite", "quiet", "threads", "config_file", "resume_dir"):
             options.pop(key, None)
         config = RunConfig.from_dict(options, name)              # raises on a bad value or combination
-        assert config.reward.split("?")[0] == f"rewardkit:{optimised}", name
+        terms = [term.split("*")[-1].split("?")[0] for term in config.reward.split("+")]
+        assert terms == [f"rewardkit:{reward}" for reward in optimised.split("+")], name
         assert config.max_minutes == 18 and config.heldout_size == 64 and config.eval_steps == 20, name
 
 
