@@ -7,6 +7,7 @@ line on stderr); 2 usage error (click's own). ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import traceback
 from typing import Any
@@ -37,9 +38,14 @@ def debug_option(f):
 
 
 def emit_frame(frame, fmt: str) -> None:
-    """Print a pandas DataFrame to stdout as an aligned table, JSON records or CSV."""
+    """Print a pandas DataFrame to stdout as an aligned table, JSON records or CSV.
+
+    JSON is strict: a missing value (NaN, e.g. a set reward's per-prompt interval) is ``null``, not ``NaN``.
+    """
     if fmt == "json":
-        click.echo(json.dumps(frame.reset_index().to_dict(orient="records"), indent=2))
+        records = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+                   for row in frame.reset_index().to_dict(orient="records")]
+        click.echo(json.dumps(records, indent=2, allow_nan=False))
     elif fmt == "csv":
         click.echo(frame.to_csv(), nl=False)
     else:

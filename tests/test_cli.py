@@ -80,3 +80,20 @@ def test_audio_demo_scores_every_set_and_writes_a_plot(tmp_path):
     assert rows["degraded"]["mel:per_song_fad_mean"] > rows["clean"]["mel:per_song_fad_mean"]
     png = tmp_path / "d" / "demo.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote the plot to {png}" in result.stderr
+
+
+def test_json_output_is_strict_json_with_null_for_missing_values(capsys):
+    import pandas as pd
+
+    from rewardkit_cli._common import emit_frame
+
+    frame = pd.DataFrame({"reward": ["fad", "clap_score"], "win_rate": [0.88, 0.75],
+                          "win_lo": [float("nan"), 0.63]}).set_index("reward")
+    emit_frame(frame, "json")
+
+    def no_constants(name):
+        raise AssertionError(f"non-standard JSON constant {name} in the output")
+
+    rows = json.loads(capsys.readouterr().out, parse_constant=no_constants)
+    assert rows == [{"reward": "fad", "win_rate": 0.88, "win_lo": None},
+                    {"reward": "clap_score", "win_rate": 0.75, "win_lo": 0.63}]
