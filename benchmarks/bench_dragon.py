@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from rewardkit._fileio import atomic_write
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -197,12 +199,10 @@ def run_one(name: str, root: Path, minutes: float, threads: int, extra: list[str
 
 def save_record(record: dict, label: str, folders: list[Path]) -> None:
     """Write ``record`` as ``LABEL.json`` into each folder, atomically (a temporary file, then a rename)."""
-    text = json.dumps(record, indent=2) + "\n"
+    text = (json.dumps(record, indent=2) + "\n").encode()
     for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{label}.json.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, folder / f"{label}.json")
+        with atomic_write(folder / f"{label}.json") as f:
+            f.write(text)
 
 
 def report(root: Path) -> str:
