@@ -106,9 +106,9 @@ RUNS: dict[str, tuple[str, list[str]]] = {
     "clap_score-k8-u8-lr1e-5-ema-seed1": ("clap_score", [*CLAP_K8, "--lr", "1e-5", "--updates-per-round", "8",
                                                          "--ema", "0.995", "--seed", "1"]),
     # 73.4% [62, 83] at seed 1: 75.8% over the two seeds. Against the lr-2e-5 ema run, u8 at lr 1e-5 moves the
-    # weights as far a round but with the (t, noise) draw noise of each step halved; the win rate depends on the
-    # share of the final weight change that is signal, not its size. Once more: 16 updates a round at 5e-6, the
-    # EMA horizon still ~25 rounds (400 updates). Training then takes 5.6 s of a ~9 s round, so ~120 rounds.
+    # weights as far a round but with the (t, noise) draw noise of each step halved; the hypothesis: the win rate
+    # follows the share of the final weight change that is signal, not its size. Once more: 16 updates a round at
+    # 5e-6, the EMA horizon still ~25 rounds (400 updates). Training then takes ~4 s of a ~7 s round: ~130 rounds.
     "clap_score-k8-u16-lr5e-6-ema": ("clap_score", [*CLAP_K8, "--lr", "5e-6", "--updates-per-round", "16",
                                                     "--ema", "0.9975"]),
     # 78.1% [67, 86] at seed 0 (0.489 -> 0.512, 123 rounds). Seed 1:
