@@ -11,6 +11,7 @@ hacking) show up next to the target's win rate.
     python benchmarks/bench_dragon.py run clap_score --label clap-2   # the same flags again, kept apart
     python benchmarks/bench_dragon.py run fad --label fad-s1 --seed 1 # other flags go on to `finetune run`
     python benchmarks/bench_dragon.py report                          # the table of all finished runs
+    python benchmarks/bench_dragon.py fresh clap_score fad            # finished runs again, on fresh prompts
 
 Exemplar set: a held-out corpus (``rewardkit synth make --seed 1``), made
 here if missing. Everything lands in ``--root`` (default ``runs/bench-dragon``);
@@ -39,6 +40,10 @@ from _machine import describe  # noqa: E402
 EXEMPLARS = "exemplars"
 #: Committed copies of every finished run's record: `report --root benchmarks/records/dragon` reprints them.
 RECORDS = HERE / "records" / "dragon"
+#: Records of finished runs re-evaluated on fresh prompts (`fresh LABEL...`), likewise committed.
+RECORDS_FRESH = HERE / "records" / "dragon-fresh"
+#: Seed of the synthetic captions the fresh prompts come from (any seed but the runs' 0 and their held-out 7919).
+FRESH_SEED = 104729
 EVAL_REWARDS = ["rewardkit:clap_score", "rewardkit:per_song_fad", "rewardkit:fad", "rewardkit:aesthetics",
                 "rewardkit:vendi"]
 #: The CLAP runs' shared flags: all ordered pairs of 4 prompts x 8 samples.
@@ -211,6 +216,39 @@ def save_record(record: dict, label: str, folders: list[Path]) -> None:
             f.write(text)
 
 
+def fresh_prompts(n: int = 64) -> list[str]:
+    """``n`` captions that no benchmark run trained on and none was selected on.
+
+    The recipes were tuned by looking at win rates on the runs' held-out prompts, so those carry the selection.
+    These come from another caption seed, minus the training pool and minus that held-out set.
+    """
+    from finetune.prompts import load_prompts
+
+    selection = set(load_prompts("synth").heldout)
+    drawn = load_prompts("synth", heldout=f"synth:{FRESH_SEED}", heldout_size=2 * n).heldout   # minus the pool
+    fresh = [p for p in drawn if p not in selection][:n]
+    if len(fresh) < n:
+        raise SystemExit(f"fresh prompts: only {len(fresh)} of {n} left after removing the used ones")
+    return fresh
+
+
+def eval_fresh(label: str, root: Path, threads: int) -> None:
+    """Evaluate a finished run (its record in ``root``) again, on :func:`fresh_prompts`, into RECORDS_FRESH."""
+    trained = json.loads((root / f"{label}.json").read_text())
+    prompts = root / "fresh_prompts.txt"
+    with atomic_write(prompts) as f:
+        f.write("".join(p + "\n" for p in fresh_prompts()).encode())
+    out = root / label
+    sh([sys.executable, "-m", "rewardkit_cli.finetune_main", "eval", str(out), "--rewards", ",".join(EVAL_REWARDS),
+        "--prompts", str(prompts), "--samples-per-prompt", "2", "--bootstrap", "1000", "--threads", str(threads),
+        "-o", str(out / "eval-fresh"), "--format", "json"], root / f"{label}.log")
+    record = json.loads((out / "eval-fresh" / "eval.json").read_text())
+    record.update({k: trained[k] for k in ("bench_run", "train_seconds", "rounds_done", "flags", "threads")})
+    record.update({"prompt_set": f"fresh (synth:{FRESH_SEED} minus training pool and selection set)",
+                   "eval_threads": threads, "machine": describe(), "date": time.strftime("%Y-%m-%d %H:%M")})
+    save_record(record, label, [root / "fresh", RECORDS_FRESH])
+
+
 def report(root: Path) -> str:
     lines = []
     # Each RUNS entry's records: the one named after it and any `--label`led reruns of it, in RUNS order.
@@ -244,6 +282,9 @@ def main() -> None:
     one.add_argument("--minutes", type=float, default=20.0)
     one.add_argument("--threads", type=int, default=1)
     one.add_argument("--label", help="name of the run folder and record (default: the RUNS name), for a rerun")
+    again = sub.add_parser("fresh", help="evaluate finished runs again on 64 fresh prompts no recipe was chosen on")
+    again.add_argument("labels", nargs="+", help="run labels with a record in --root")
+    again.add_argument("--threads", type=int, default=1)
     sub.add_parser("report", help="print the markdown table of finished runs")
     parser.add_argument("--root", type=Path, default=Path("runs/bench-dragon"))
     # Anything else after `run NAME` goes to `finetune run` as it is (e.g. `--seed 1`; a `--` before it is optional).
@@ -256,6 +297,11 @@ def main() -> None:
     os.environ.setdefault("FINETUNE_CACHE", str(args.root / "cache"))     # the base model's eval clips, likewise
     if args.what == "run":
         run_one(args.reward, args.root, args.minutes, args.threads, extra, args.label)
+    if args.what == "fresh":
+        for label in args.labels:
+            eval_fresh(label, args.root, args.threads)
+        print(report(args.root / "fresh"))
+        return
     print(report(args.root))
 
 

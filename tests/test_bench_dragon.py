@@ -68,3 +68,13 @@ def test_a_saved_record_lands_whole_in_every_folder_and_the_report_reads_it(benc
         assert [p.name for p in folder.iterdir()] == ["fad-s1.json"]        # no temporary file left behind
         assert json.loads((folder / "fad-s1.json").read_text()) == record
     assert bench.report(folders[1]).splitlines()[2].startswith("| fad-s1 | 10 |")
+
+
+def test_fresh_prompts_are_new_to_training_and_to_the_selection_set(bench):
+    from finetune.prompts import load_prompts
+
+    used = load_prompts("synth")                                        # every benchmark run's prompt source
+    fresh = bench.fresh_prompts()
+    assert len(fresh) == len(set(fresh)) == 64
+    assert not set(fresh) & set(used.train) and not set(fresh) & set(used.heldout)
+    assert fresh == bench.fresh_prompts()                               # the same set every time
