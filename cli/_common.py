@@ -7,7 +7,6 @@ line on stderr); 2 usage error (click's own). ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import traceback
 from typing import Any
@@ -43,8 +42,9 @@ def emit_frame(frame, fmt: str) -> None:
     JSON is strict: a missing value (NaN, e.g. a set reward's per-prompt interval) is ``null``, not ``NaN``.
     """
     if fmt == "json":
-        records = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
-                   for row in frame.reset_index().to_dict(orient="records")]
+        from rewardkit.scoring import _json_value  # NaN -> None, numpy scalars -> Python
+
+        records = [{k: _json_value(v) for k, v in row.items()} for row in frame.reset_index().to_dict(orient="records")]
         click.echo(json.dumps(records, indent=2, allow_nan=False))
     elif fmt == "csv":
         click.echo(frame.to_csv(), nl=False)
