@@ -232,12 +232,10 @@ def fresh_prompts(n: int = 64) -> list[str]:
     return fresh
 
 
-def eval_fresh(label: str, root: Path, threads: int) -> None:
-    """Evaluate a finished run (its record in ``root``) again, on :func:`fresh_prompts`, into RECORDS_FRESH."""
+def eval_fresh(label: str, root: Path, threads: int, prompts: Path) -> None:
+    """Evaluate a finished run (its record in ``root``) again, on ``prompts`` (:func:`fresh_prompts`), into
+    RECORDS_FRESH."""
     trained = json.loads((root / f"{label}.json").read_text())
-    prompts = root / "fresh_prompts.txt"
-    with atomic_write(prompts) as f:
-        f.write("".join(p + "\n" for p in fresh_prompts()).encode())
     out = root / label
     sh([sys.executable, "-m", "rewardkit_cli.finetune_main", "eval", str(out), "--rewards", ",".join(EVAL_REWARDS),
         "--prompts", str(prompts), "--samples-per-prompt", "2", "--bootstrap", "1000", "--threads", str(threads),
@@ -298,8 +296,11 @@ def main() -> None:
     if args.what == "run":
         run_one(args.reward, args.root, args.minutes, args.threads, extra, args.label)
     if args.what == "fresh":
+        prompts = args.root / "fresh_prompts.txt"
+        with atomic_write(prompts) as f:
+            f.write("".join(p + "\n" for p in fresh_prompts()).encode())
         for label in args.labels:
-            eval_fresh(label, args.root, args.threads)
+            eval_fresh(label, args.root, args.threads, prompts)
         print(report(args.root / "fresh"))
         return
     print(report(args.root))
